@@ -1,0 +1,13 @@
+"""inrcodec: image compression with implicit neural representations."""
+
+__version__ = "0.1.0"
+
+from .api import EncodeResult, decode, encode, evaluate, info  # noqa: E402
+from .errors import ConfigError, DecodeError, InputError, InrCodecError  # noqa: E402
+from .image import Image  # noqa: E402
+from .io import read_image, write_image  # noqa: E402
+
+__all__ = [
+    "ConfigError", "DecodeError", "EncodeResult", "Image", "InputError", "InrCodecError",
+    "decode", "encode", "evaluate", "info", "read_image", "write_image", "__version__",
+]

@@ -1,0 +1,187 @@
+"""The Python API: encode an image into .inr bytes, decode them back, measure.
+
+    import inrcodec
+    data = inrcodec.encode("kodim23.png", codec="siren", loss="mse", steps=2000)
+    data.bpp, data.metrics["psnr"]          # the result is the file's bytes, with attributes
+    image = inrcodec.decode(data)
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from . import __version__
+from .codecs.base import ProgressFn
+from .codecs.registry import get_codec
+from .coding import container
+from .coding.container import Container, ImageInfo
+from .errors import ConfigError, DecodeError, InputError
+from .image import Image
+from .io import read_image
+from .losses import Loss, parse_loss
+from .metrics import evaluate as _evaluate
+
+
+class EncodeResult(bytes):
+    """The encoded file (a `bytes`), carrying what the encoder knows about it."""
+
+    codec: str
+    loss: str
+    preset: str
+    settings: dict[str, Any]
+    seed: int
+    device: str
+    encode_seconds: float
+    reconstruction: Image
+    metrics: dict[str, float]
+    log: dict[str, Any]
+    num_pixels: int
+    payload_bytes: int
+
+    @property
+    def bpp(self) -> float:
+        """Bits per pixel of the whole file, header and CRC included."""
+        return 8.0 * len(self) / self.num_pixels
+
+    @property
+    def payload_bpp(self) -> float:
+        """Bits per pixel of the payload sections alone."""
+        return 8.0 * self.payload_bytes / self.num_pixels
+
+    def summary(self) -> dict[str, Any]:
+        """Everything needed to reproduce and compare this encode (JSON-serialisable)."""
+        return {
+            "codec": self.codec, "preset": self.preset, "loss": self.loss, "seed": self.seed,
+            "settings": self.settings, "device": self.device, "bytes": len(self),
+            "bpp": self.bpp, "payload_bpp": self.payload_bpp, "metrics": self.metrics,
+            "encode_seconds": self.encode_seconds, "log": self.log, "versions": versions(),
+        }
+
+
+def versions() -> dict[str, str]:
+    return {"inrcodec": __version__, "torch": torch.__version__,
+            "python": platform.python_version(), "machine": platform.machine()}
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    if isinstance(device, torch.device):
+        return device
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
+        raise ConfigError(f"unknown device {device!r} (use auto, cpu or cuda)")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("CUDA was requested but is not available on this machine")
+    return torch.device(device)
+
+
+def as_image(image_or_path: Image | str | os.PathLike) -> Image:
+    if isinstance(image_or_path, Image):
+        return image_or_path
+    if isinstance(image_or_path, str | os.PathLike):
+        return read_image(image_or_path)
+    raise InputError(f"expected an Image or a path, got {type(image_or_path).__name__}")
+
+
+def image_info(image: Image) -> ImageInfo:
+    extra = {k: v for k, v in image.meta.items() if k != "source"}
+    return ImageInfo(image.height, image.width, image.channels, image.bit_depth, image.mode,
+                     image.offset, image.scale, extra)
+
+
+@dataclass
+class _Decoded:
+    container: Container
+    image: Image
+
+
+def encode(
+    image_or_path: Image | str | os.PathLike,
+    codec: str = "siren",
+    loss: str | Loss = "mse",
+    preset: str = "default",
+    *,
+    seed: int = 0,
+    device: str | torch.device = "auto",
+    progress: ProgressFn | None = None,
+    metrics: bool = True,
+    lpips: bool = True,
+    **settings: Any,
+) -> EncodeResult:
+    """Overfit `codec` to the image and return the .inr file bytes (an `EncodeResult`).
+
+    `settings` are the codec's knobs (steps, lr, bits, layers, width, lmbda, ...); unknown names
+    raise ConfigError listing the valid ones. `loss` is a registry name, a weighted sum such as
+    "0.8*l1+0.2*ssim", or any callable(pred, target) on [N,C,H,W] tensors.
+    """
+    image = as_image(image_or_path)
+    impl = get_codec(codec)
+    cfg = impl.make_settings(preset, **settings)
+    loss_fn = parse_loss(loss) if isinstance(loss, str) else loss
+    dev = resolve_device(device)
+    torch.manual_seed(seed)
+    t0 = time.perf_counter()
+    out = impl.encode(image, loss_fn, cfg, device=dev, seed=seed, progress=progress)
+    data = container.pack(Container(codec, out.config, image_info(image), out.sections))
+    seconds = time.perf_counter() - t0
+    result = EncodeResult(data)
+    result.codec, result.preset, result.seed, result.device = codec, preset, seed, str(dev)
+    result.loss = str(loss_fn) if isinstance(loss, str) else getattr(loss, "__name__", "custom")
+    result.settings = impl.config_of(cfg) | {
+        k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()}
+    result.encode_seconds = seconds
+    result.reconstruction = image.with_data(out.reconstruction)
+    result.log = out.log
+    result.num_pixels = image.num_pixels
+    result.payload_bytes = sum(len(s) for s in out.sections.values())
+    result.metrics = _evaluate(image, result.reconstruction, lpips=lpips) if metrics else {}
+    return result
+
+
+def decode(data: bytes, device: str | torch.device = "auto") -> Image:
+    """Decode .inr bytes to an Image (raises DecodeError on anything malformed)."""
+    return _decode(data, device).image
+
+
+def _decode(data: bytes, device: str | torch.device = "auto") -> _Decoded:
+    c = container.unpack(data)
+    try:
+        impl = get_codec(c.codec)
+    except ConfigError:
+        raise DecodeError(f"file uses codec {c.codec!r}, unknown to this inrcodec") from None
+    settings = impl.settings_from_config(c.config)
+    pixels = impl.decode(settings, c.sections, c.image, device=resolve_device(device))
+    if tuple(pixels.shape) != (c.image.channels, c.image.height, c.image.width):
+        raise DecodeError("decoder produced an image of the wrong shape")
+    meta = dict(c.image.extra)
+    image = Image(pixels.float().clamp(0, 1), c.image.bit_depth, c.image.mode,
+                  c.image.offset, c.image.scale, meta)
+    return _Decoded(c, image.quantized())
+
+
+def info(data: bytes) -> dict[str, Any]:
+    """Describe a file without decoding the pixels."""
+    c = container.unpack(data)
+    pixels = c.image.height * c.image.width
+    payload = sum(len(s) for s in c.sections.values())
+    return {
+        "codec": c.codec, "config": c.config,
+        "image": {"height": c.image.height, "width": c.image.width,
+                  "channels": c.image.channels, "mode": c.image.mode,
+                  "bit_depth": c.image.bit_depth},
+        "bytes": len(data), "payload_bytes": payload,
+        "sections": {k: len(v) for k, v in c.sections.items()},
+        "bpp": 8.0 * len(data) / pixels, "payload_bpp": 8.0 * payload / pixels,
+    }
+
+
+def evaluate(ref: Image | str | os.PathLike, dist: Image | str | os.PathLike,
+             lpips: bool = True) -> dict[str, float]:
+    """PSNR, SSIM, MS-SSIM (+dB) and LPIPS of `dist` against `ref`."""
+    return _evaluate(as_image(ref), as_image(dist), lpips=lpips)

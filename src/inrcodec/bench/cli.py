@@ -1,0 +1,237 @@
+"""`inrcodec bench` and `inrcodec report` (typer commands; the main CLI mounts them)."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..errors import ConfigError
+from .spec import BaselineRun, ImageSet, Spec, load_spec, validate
+
+console = Console(stderr=True)
+
+
+def _value(raw: str) -> Any:
+    """A TOML value (number, bool, [list], "string"), or the bare word as a string."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def parse_pairs(text: str, flag: str) -> dict[str, Any]:
+    """'layers=5 width=20' -> {'layers': 5, 'width': 20}."""
+    out: dict[str, Any] = {}
+    for item in text.split():
+        if "=" not in item:
+            raise ConfigError(f"{flag} expects key=value pairs, got {item!r}")
+        key, raw = item.split("=", 1)
+        out[key.strip().replace("-", "_")] = _value(raw.strip())
+    return out
+
+
+def _split(items: list[str] | None) -> list[str]:
+    return [p.strip() for item in items or [] for p in item.split(",") if p.strip()]
+
+
+def _ints(text: str | None, flag: str) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        return [int(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        raise ConfigError(f"{flag} expects comma-separated integers, got {text!r}") from None
+
+
+def build_spec(spec_file: Path | None, preset: str | None, *, images: list[str] | None = None,
+               codecs: list[str] | None = None, losses: list[str] | None = None,
+               baselines: list[str] | None = None, rates: list[str] | None = None,
+               sets: list[str] | None = None, qualities: str | None = None,
+               crop: str | None = None, reduce: int | None = None, limit: int | None = None,
+               seeds: str | None = None, device: str | None = None, lpips: bool | None = None,
+               name: str | None = None) -> Spec:
+    """A spec file or preset (or nothing), then the flags override parts of it."""
+    from .presets import codec_run, preset_spec
+
+    if spec_file is not None and preset is not None:
+        raise ConfigError("give a SPEC file or --preset, not both")
+    level = "quick" if preset == "quick" else "full"
+    codec_names = _split(codecs)
+    if spec_file is not None:
+        spec = load_spec(spec_file)
+    elif preset is not None:
+        spec = preset_spec(preset, [c.partition(":")[0] for c in codec_names] or None)
+    else:
+        spec = Spec(name=name or "bench")
+    if name:
+        spec.name = name
+    if codec_names:
+        runs = []
+        for item in codec_names:
+            cname, _, cpreset = item.partition(":")
+            if rates:
+                from .spec import CodecRun
+
+                run = CodecRun(cname, cpreset or "default",
+                               rates=[parse_pairs(r, "--rate") for r in rates])
+            else:
+                run = codec_run(cname, level)
+                run.preset = cpreset or run.preset
+            runs.append(run)
+        spec.codecs = runs
+    elif rates:
+        raise ConfigError("--rate needs --codec")
+    if sets:
+        extra = parse_pairs(" ".join(sets), "--set")
+        for run in spec.codecs:
+            for r in run.rates:  # a --set of a rate knob fixes it at every rate point
+                for k in extra:
+                    r.pop(k, None)
+            run.settings.update(extra)
+    if losses:
+        spec.losses = _split(losses)
+        for run in spec.codecs:
+            run.losses = None
+    if baselines:
+        names = _split(baselines)
+        spec.baselines = [] if names == ["none"] else [BaselineRun(b) for b in names]
+    if qualities:
+        for b in spec.baselines:
+            b.qualities = _ints(qualities, "--qualities")
+    if images:
+        from .spec import PROTOCOLS
+
+        spec.images = [ImageSet(protocol=i) if i in PROTOCOLS else ImageSet(path=i)
+                       for i in images]
+    for s in spec.images:
+        if crop:
+            s.crop = _ints(crop, "--crop")
+        if reduce:
+            s.reduce = reduce
+        if limit:
+            s.limit = limit
+    if seeds:
+        spec.seeds = _ints(seeds, "--seeds")
+    if device:
+        spec.device = device
+    if lpips is not None:
+        spec.lpips = lpips
+    validate(spec)
+    return spec
+
+
+def bench(
+    spec_file: Path | None = typer.Argument(None, metavar="[SPEC]", help="TOML grid spec."),
+    preset: str | None = typer.Option(None, "--preset", help="Built-in grid: quick, seed-study."),
+    db: Path | None = typer.Option(None, "--db", help="Results database "
+                                   "[default: bench-runs/<spec name>/results.sqlite]."),
+    workers: int = typer.Option(1, "--workers", "-j", help="Local worker processes."),
+    executor: str = typer.Option("local", "--executor", help="local or ray."),
+    address: str | None = typer.Option(None, "--address", help="Ray cluster address."),
+    cpus_per_job: int = typer.Option(1, "--cpus-per-job", help="CPUs each Ray task reserves."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="Rerun failed jobs too."),
+    images: list[str] | None = typer.Option(None, "--images", help="Folder, file or protocol "
+                                            "(kodak24, kodak6, kodak6-half); repeatable."),
+    codec: list[str] | None = typer.Option(None, "--codec", "-c",
+                                           help="NAME[:PRESET], repeatable or comma list."),
+    loss: list[str] | None = typer.Option(None, "--loss", "-l", help="Losses (repeatable)."),
+    baseline: list[str] | None = typer.Option(
+        None, "--baseline", "-b", help="jpeg/444 jpeg/420 webp avif jpegxl, or none."),
+    rate: list[str] | None = typer.Option(None, "--rate", help="One rate point, e.g. "
+                                          "'lmbda=0.001' or 'layers=5 width=20'; repeatable."),
+    set_: list[str] | None = typer.Option(None, "--set", help="Codec setting key=value for "
+                                          "every INR job (e.g. steps=300)."),
+    qualities: str | None = typer.Option(None, "--qualities", help="Baseline qualities, "
+                                         "e.g. 10,30,50."),
+    crop: str | None = typer.Option(None, "--crop", help="x0,y0,x1,y1 after reduce."),
+    reduce: int | None = typer.Option(None, "--reduce", help="Pillow reduce factor."),
+    limit: int | None = typer.Option(None, "--limit", help="First N images of each set."),
+    seeds: str | None = typer.Option(None, "--seeds", help="e.g. 0,1,2"),
+    device: str | None = typer.Option(None, "--device", help="auto, cpu or cuda."),
+    no_lpips: bool = typer.Option(False, "--no-lpips", help="Skip LPIPS."),
+    name: str | None = typer.Option(None, "--name", help="Run name (default from spec)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the jobs and exit."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Run a benchmark grid (resumable): encode, decode and measure every job."""
+    from .executors import make_executor
+    from .grid import expand
+    from .runner import run_grid
+    from .store import Store
+
+    spec = build_spec(spec_file, preset, images=images, codecs=codec, losses=loss,
+                      baselines=baseline, rates=rate, sets=set_, qualities=qualities,
+                      crop=crop, reduce=reduce, limit=limit, seeds=seeds, device=device,
+                      lpips=False if no_lpips else None, name=name)
+    jobs = expand(spec)
+    if spec.lpips and any(j.lpips for j in jobs):
+        _check_lpips()
+    db = db or Path("bench-runs") / spec.name / "results.sqlite"
+    if dry_run:
+        _print_plan(jobs, db)
+        return
+    ex = make_executor(executor, workers, address, cpus_per_job)
+    command = " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).name, *sys.argv[1:]])
+    with Store(db) as store:
+        summary = run_grid(jobs, store, ex, retry_failed=retry_failed, command=command,
+                           spec=spec.to_dict(), console=console, progress=not quiet)
+    if summary.failed:
+        console.print(f"[yellow]{summary.failed} job(s) failed[/yellow]; see the errors "
+                      f"above, `inrcodec report {db}`, or rerun with --retry-failed")
+        raise typer.Exit(1)
+
+
+def _check_lpips() -> None:
+    """Fail before the run, not in every job, when LPIPS cannot be computed."""
+    try:
+        from .. import lpips  # noqa: F401
+    except ImportError as exc:
+        raise ConfigError(f"LPIPS is not available ({exc}); rerun with --no-lpips") from None
+
+
+def _print_plan(jobs: list, db: Path) -> None:
+    table = Table(title=f"{len(jobs)} jobs -> {db}")
+    for col in ("curve", "images", "rate points", "jobs"):
+        table.add_column(col)
+    curves: dict[str, list] = {}
+    for j in jobs:
+        curves.setdefault(j.curve, []).append(j)
+    for curve, js in curves.items():
+        table.add_row(curve, str(len({j.image.name for j in js})),
+                      str(len({j.rate for j in js})), str(len(js)))
+    Console().print(table)
+
+
+def report(
+    db: Path = typer.Argument(..., help="Results database written by `inrcodec bench`."),
+    out: Path = typer.Option(..., "-o", "--output", help="Report folder (created)."),
+    crop_image: str | None = typer.Option(None, "--crop-image", help="Image for the visual "
+                                          "crops (default: the first one)."),
+    crop_size: int = typer.Option(128, "--crop-size", help="Side of the visual crops."),
+) -> None:
+    """Write a static HTML report (figures, BD tables, crops, timings, CSV) from DB."""
+    from .report import write_report
+
+    index = write_report(db, out, crop_image=crop_image, crop_size=crop_size)
+    console.print(f"wrote {index}")
+
+
+def make_app() -> typer.Typer:
+    """A standalone app (python -m inrcodec.bench.cli) with the lead's error handling."""
+    from ..cli import handle_errors
+
+    app = typer.Typer(add_completion=False, no_args_is_help=True)
+    app.command("bench")(handle_errors(bench))
+    app.command("report")(handle_errors(report))
+    return app
+
+
+if __name__ == "__main__":
+    make_app()()

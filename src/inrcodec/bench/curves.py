@@ -1,0 +1,111 @@
+"""Rows of the result store -> rate-distortion curves averaged over a common image set.
+
+A curve is one codec configuration (an INR architecture with one loss, or a baseline) swept
+over its rate points. A point is the mean bpp and mean metric over the images (seeds averaged
+first, per image). Curves are compared on the same images only: the image set is the images
+that every curve has results for, and a rate point enters a curve only when all of those
+images have it, so a half-finished run never mixes different image sets.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+METRICS = ("psnr", "msssim_db", "lpips")
+METRIC_LABELS = {"psnr": "PSNR (dB)", "msssim_db": "MS-SSIM (dB)", "lpips": "LPIPS"}
+HIGHER_IS_BETTER = {"psnr": True, "msssim_db": True, "lpips": False, "ssim": True,
+                    "msssim": True}
+
+
+@dataclass
+class Point:
+    rate_key: str
+    bpp: float
+    values: dict[str, float | None]  # metric -> mean (None when some image lacks it)
+    images: int
+
+
+@dataclass
+class Curve:
+    label: str
+    kind: str  # "inr" | "baseline"
+    architecture: str  # the INR architecture, or the baseline's own label
+    loss: str  # "" for baselines
+    points: list[Point] = field(default_factory=list)
+
+    def series(self, metric: str) -> tuple[list[float], list[float]]:
+        pts = [p for p in self.points if p.values.get(metric) is not None
+               and math.isfinite(p.values[metric])]
+        return [p.bpp for p in pts], [p.values[metric] for p in pts]
+
+
+def _mean(values: list[float | None]) -> float | None:
+    if not values or any(v is None for v in values):
+        return None
+    return sum(values) / len(values)
+
+
+def common_images(rows: list[dict[str, Any]]) -> list[str]:
+    by_curve: dict[str, set[str]] = {}
+    for r in rows:
+        by_curve.setdefault(r["curve"], set()).add(r["image"])
+    if not by_curve:
+        return []
+    return sorted(set.intersection(*by_curve.values()))
+
+
+def build_curves(rows: list[dict[str, Any]], images: list[str] | None = None) -> list[Curve]:
+    """Curves from `done` rows, averaged over `images` (default: the common image set)."""
+    rows = [r for r in rows if r["status"] == "done"]
+    images = common_images(rows) if images is None else images
+    wanted = set(images)
+    # curve -> rate point -> image -> [rows over seeds]
+    tree: dict[str, dict[str, dict[str, list[dict[str, Any]]]]] = {}
+    meta: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        if r["image"] not in wanted:
+            continue
+        tree.setdefault(r["curve"], {}).setdefault(r["rate_json"], {}).setdefault(
+            r["image"], []).append(r)
+        meta[r["curve"]] = r
+    curves = []
+    for label, by_rate in tree.items():
+        m = meta[label]
+        curve = Curve(label, m["kind"], m["architecture"], m["loss"] or "")
+        for rate_key, by_image in by_rate.items():
+            if set(by_image) != wanted:
+                continue
+            per_image = [_per_image(rs) for rs in by_image.values()]
+            values = {k: _mean([p[k] for p in per_image])
+                      for k in ("psnr", "ssim", "msssim", "msssim_db", "lpips",
+                                "encode_seconds", "decode_seconds")}
+            curve.points.append(Point(rate_key, _mean([p["bpp"] for p in per_image]), values,
+                                      len(per_image)))
+        curve.points.sort(key=lambda p: p.bpp)
+        if curve.points:
+            curves.append(curve)
+    return sorted(curves, key=lambda c: (c.kind != "inr", c.architecture, c.loss, c.label))
+
+
+def _per_image(rows: list[dict[str, Any]]) -> dict[str, float | None]:
+    keys = ("bpp", "psnr", "ssim", "msssim", "msssim_db", "lpips", "encode_seconds",
+            "decode_seconds")
+    return {k: _mean([r[k] for r in rows]) for k in keys}
+
+
+def architectures(curves: list[Curve]) -> list[str]:
+    return sorted({c.architecture for c in curves if c.kind == "inr"})
+
+
+def baselines(curves: list[Curve]) -> list[Curve]:
+    return [c for c in curves if c.kind == "baseline"]
+
+
+def anchor_loss(losses: list[str]) -> str | None:
+    """The MSE-family loss a study compares every other loss against."""
+    for name in ("mse", "rmse"):
+        if name in losses:
+            return name
+    return None

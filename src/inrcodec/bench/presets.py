@@ -1,0 +1,91 @@
+"""Built-in grids (`--preset quick`, `--preset seed-study`) and per-codec rate sweeps.
+
+seed-study reproduces the grid of Catania & Allegra (ICIP 2024), "Redefining visual quality:
+the impact of loss functions on INR-based image compression": Cool-chic v1, Cool-chic v2 and
+NIF, each trained with five losses (MSE, L1, LogCosh, LogCosh+SSIM, L1+SSIM), on the 24 Kodak
+images, against JPEG, WebP, AVIF and JPEG XL. The MSE-family loss is `mse` for Cool-chic (its
+rate-distortion loss is lambda-weighted MSE) and `rmse` for NIF, as in their reference code.
+
+quick is the same study shrunk to finish in under 30 minutes on 2 CPU cores while still
+producing every figure and table: two kodak6-half images cropped to 128x128, three rate
+points, the codecs' fast presets with fewer steps.
+
+Each codec's rate sweep is a list of setting tables (`RATES[codec][level]`); encoder-only
+knobs shared by every rate point are in `SETTINGS[codec][level]`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ConfigError
+from .spec import BaselineRun, CodecRun, ImageSet, Spec
+
+STUDY_LOSSES = ["mse", "l1", "logcosh", "lcssim", "l1ssim"]
+STUDY_CODECS = ["coolchic-v1", "coolchic-v2", "nif"]
+ALL_BASELINES = ["jpeg/444", "jpeg/420", "webp", "avif", "jpegxl"]
+
+RATES: dict[str, dict[str, list[dict[str, Any]]]] = {
+    # COIN's network sizes (layers x width), from ~0.07 to ~0.6 bpp at 16-bit weights
+    "siren": {
+        "quick": [{"layers": 5, "width": 20}, {"layers": 10, "width": 28},
+                  {"layers": 10, "width": 40}],
+        "full": [{"layers": 5, "width": 20}, {"layers": 10, "width": 28},
+                 {"layers": 10, "width": 40}, {"layers": 13, "width": 49}],
+    },
+    "pe-mlp": {
+        "quick": [{"width": 24}, {"width": 48}, {"width": 72}],
+        "full": [{"width": 24}, {"width": 36}, {"width": 48}, {"width": 72}, {"width": 96}],
+    },
+}
+SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
+    "siren": {"quick": {"steps": 400, "qat_steps": 40}, "full": {}},
+    "pe-mlp": {"quick": {"steps": 400, "qat_steps": 40}, "full": {}},
+}
+PRESET_OF: dict[str, dict[str, str]] = {}  # codec -> level -> codec preset (default: "default")
+LOSSES_OF: dict[str, list[str]] = {}  # codec -> its study losses when they differ from STUDY_LOSSES
+
+
+def codec_run(name: str, level: str, losses: list[str] | None = None) -> CodecRun:
+    """The preset's rate sweep for one codec; unknown codecs get a clear error."""
+    if name not in RATES:
+        from ..codecs.registry import CODECS
+
+        known = f" (registered codecs: {', '.join(CODECS)})"
+        raise ConfigError(f"no built-in rate sweep for codec {name!r}{known}; it may not be "
+                          f"implemented yet, or give its rates in a spec file")
+    return CodecRun(name=name, preset=PRESET_OF.get(name, {}).get(level, "default"),
+                    rates=[dict(r) for r in RATES[name][level]],
+                    settings=dict(SETTINGS.get(name, {}).get(level, {})),
+                    losses=losses or LOSSES_OF.get(name))
+
+
+def quick(codecs: list[str] | None = None) -> Spec:
+    return Spec(
+        name="quick",
+        description="seed study shrunk for 2 CPU cores: 2 kodak6-half images cropped to "
+                    "128x128, 3 rate points per codec, few training steps",
+        images=[ImageSet(protocol="kodak6-half", crop=[64, 64, 192, 192], limit=2)],
+        codecs=[codec_run(c, "quick") for c in (codecs or STUDY_CODECS)],
+        baselines=[BaselineRun(b) for b in ALL_BASELINES],
+        losses=list(STUDY_LOSSES), seeds=[0], device="auto", lpips=True)
+
+
+def seed_study(codecs: list[str] | None = None) -> Spec:
+    return Spec(
+        name="seed-study",
+        description="Catania & Allegra (ICIP 2024) grid: Kodak 24, 3 INR architectures x 5 "
+                    "losses x their rate points, plus JPEG/WebP/AVIF/JPEG XL",
+        images=[ImageSet(protocol="kodak24")],
+        codecs=[codec_run(c, "full") for c in (codecs or STUDY_CODECS)],
+        baselines=[BaselineRun(b) for b in ALL_BASELINES],
+        losses=list(STUDY_LOSSES), seeds=[0], device="auto", lpips=True)
+
+
+PRESETS = {"quick": quick, "seed-study": seed_study}
+
+
+def preset_spec(name: str, codecs: list[str] | None = None) -> Spec:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown bench preset {name!r} (choose from {', '.join(PRESETS)})")
+    return PRESETS[name](codecs)

@@ -1,0 +1,125 @@
+"""Run a grid: skip what the store already holds, run the rest, store each outcome as it lands.
+
+Resuming needs nothing special: a job is done when its row says so; a job that was running
+when the run was killed has no row and simply runs again. Failed jobs are kept (with their
+error) and only rerun with `retry_failed`.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from .executors import LocalExecutor, RayExecutor
+from .grid import Job
+from .store import Store
+
+
+@dataclass
+class RunSummary:
+    total: int
+    skipped: int
+    done: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def pending_jobs(jobs: Sequence[Job], statuses: dict[str, str],
+                 retry_failed: bool) -> list[Job]:
+    keep = {None, "failed"} if retry_failed else {None}
+    return [j for j in jobs if statuses.get(j.job_id) in keep]
+
+
+class EtaEstimate:
+    """Remaining time from the mean duration of each kind of job finished in this run.
+
+    INR jobs take minutes and baselines milliseconds, so one global rate would be useless;
+    the estimate is sum over remaining jobs of the mean time of their kind / parallel slots.
+    """
+
+    def __init__(self, jobs: Sequence[Job], parallelism: Callable[[], int]) -> None:
+        self.remaining: dict[str, int] = {}
+        for j in jobs:
+            self.remaining[j.kind] = self.remaining.get(j.kind, 0) + 1
+        self.seconds: dict[str, list[float]] = {}
+        self.parallelism = parallelism  # read late: Ray knows its size once started
+
+    def update(self, kind: str, seconds: float | None) -> None:
+        self.remaining[kind] -= 1
+        if seconds is not None:
+            self.seconds.setdefault(kind, []).append(seconds)
+
+    def text(self) -> str:
+        total = 0.0
+        for kind, n in self.remaining.items():
+            if n == 0:
+                continue
+            times = self.seconds.get(kind)
+            if not times:
+                return "ETA ?"
+            total += n * sum(times) / len(times)
+        total /= max(1, self.parallelism())
+        h, rem = divmod(int(total), 3600)
+        return f"ETA {h}:{rem // 60:02d}:{rem % 60:02d}"
+
+
+def run_grid(jobs: Sequence[Job], store: Store, executor: LocalExecutor | RayExecutor, *,
+             retry_failed: bool = False, command: str = "", spec: dict[str, Any] | None = None,
+             console: Console | None = None, progress: bool = True) -> RunSummary:
+    console = console or Console(stderr=True)
+    todo = pending_jobs(jobs, store.statuses(), retry_failed)
+    summary = RunSummary(total=len(jobs), skipped=len(jobs) - len(todo))
+    if not todo:
+        console.print(f"all {len(jobs)} jobs already in {store.path}; nothing to do")
+        return summary
+    run_id = store.start_run(command, spec or {}, socket.gethostname(), executor.name,
+                             len(jobs), len(todo))
+    console.print(f"{len(todo)} of {len(jobs)} jobs to run ({summary.skipped} already done) "
+                  f"on {executor.name} -> {store.path}")
+    by_id = {j.job_id: j for j in todo}
+    t0 = time.perf_counter()
+    bar = Progress(TextColumn("[bold]bench"), BarColumn(), MofNCompleteColumn(),
+                   TaskProgressColumn(), TimeElapsedColumn(), TextColumn("{task.fields[eta]}"),
+                   TextColumn("{task.fields[last]}"), console=console, disable=not progress)
+    try:
+        with bar:
+            task = bar.add_task("bench", total=len(jobs), completed=summary.skipped,
+                                eta="ETA ?", last="")
+            outcomes = executor.run(todo)
+            eta = EtaEstimate(todo, lambda: executor.parallelism)
+            for outcome in outcomes:
+                job = by_id[outcome.job_id]
+                store.save(job, outcome, run_id)
+                eta.update(job.kind, outcome.row.get("job_seconds"))
+                if outcome.status == "done":
+                    summary.done += 1
+                    last = (f"{job.curve} {job.image.name}: {outcome.row['bpp']:.3f} bpp "
+                            f"{outcome.row['psnr']:.2f} dB")
+                else:
+                    summary.failed += 1
+                    err = outcome.row.get("error", "?")
+                    summary.errors.append(f"{job.curve} {job.image.name}: {err}")
+                    last = f"[red]failed[/red] {job.curve} {job.image.name}"
+                    console.print(f"[red]failed[/red] {job.curve} {job.image.name} "
+                                  f"{job.rate_dict()}: {err}", highlight=False)
+                bar.update(task, advance=1, eta=eta.text(), last=last)
+    finally:
+        summary.seconds = time.perf_counter() - t0
+        store.finish_run(run_id, summary.done, summary.failed)
+    console.print(f"ran {summary.done + summary.failed} jobs in {summary.seconds:.0f} s: "
+                  f"{summary.done} done, {summary.failed} failed")
+    return summary

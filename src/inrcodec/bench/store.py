@@ -1,0 +1,172 @@
+"""The result store: one SQLite row per finished job, artifacts on disk by job id.
+
+A job's row is written only once the job is over (done or failed), in one transaction, after
+its artifacts have been written atomically; a run killed at any point (kill -9 included)
+therefore leaves either the complete row or nothing, and the next run redoes what is missing.
+Only the driver process writes: workers return their outcome (see job.py).
+
+Layout next to the database file DB:
+
+    DB                                  the SQLite database
+    DB.artifacts/<job_id>/encoded.<ext> the real file the codec wrote (.inr, .jpg, .webp, ...)
+    DB.artifacts/<job_id>/decoded.png   what that file decodes to
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..io import write_bytes
+from .grid import Job
+from .job import Outcome
+
+SCHEMA_VERSION = 1
+
+# job columns: every setting of the job
+JOB_COLUMNS = {
+    "job_id": "TEXT PRIMARY KEY", "kind": "TEXT", "image": "TEXT", "image_path": "TEXT",
+    "image_sha": "TEXT", "reduce": "INTEGER", "crop": "TEXT", "codec": "TEXT",
+    "variant": "TEXT", "architecture": "TEXT", "curve": "TEXT", "loss": "TEXT",
+    "rate_json": "TEXT", "quality": "INTEGER", "settings_override_json": "TEXT",
+    "seed": "INTEGER", "device": "TEXT", "lpips_requested": "INTEGER", "job_json": "TEXT",
+}
+# result columns: what the job measured and where it ran
+RESULT_COLUMNS = {
+    "status": "TEXT", "error": "TEXT", "traceback": "TEXT", "width": "INTEGER",
+    "height": "INTEGER", "bytes": "INTEGER", "bpp": "REAL", "payload_bpp": "REAL",
+    "psnr": "REAL", "ssim": "REAL", "msssim": "REAL", "msssim_db": "REAL", "lpips": "REAL",
+    "encode_seconds": "REAL", "decode_seconds": "REAL", "job_seconds": "REAL",
+    "decode_max_diff": "INTEGER", "settings_json": "TEXT", "log_json": "TEXT",
+    "device_used": "TEXT", "threads": "INTEGER", "host": "TEXT", "pid": "INTEGER",
+    "inrcodec_version": "TEXT", "torch_version": "TEXT", "python_version": "TEXT",
+    "codec_version": "TEXT", "started_at": "TEXT", "finished_at": "TEXT", "run_id": "INTEGER",
+    "encoded_path": "TEXT", "decoded_path": "TEXT",
+}
+COLUMNS = {**JOB_COLUMNS, **RESULT_COLUMNS}
+
+
+def job_columns(job: Job) -> dict[str, Any]:
+    rate = job.rate_dict()
+    return {
+        "job_id": job.job_id, "kind": job.kind, "image": job.image.name,
+        "image_path": job.image.path, "image_sha": job.image_sha, "reduce": job.image.reduce,
+        "crop": json.dumps(list(job.image.crop)) if job.image.crop else None,
+        "codec": job.codec, "variant": job.variant, "architecture": job.architecture,
+        "curve": job.curve, "loss": job.loss,
+        "rate_json": json.dumps(rate, sort_keys=True, default=str),
+        "quality": rate.get("quality") if job.kind == "baseline" else None,
+        "settings_override_json": json.dumps(job.settings_dict(), sort_keys=True, default=str),
+        "seed": job.seed, "device": job.device, "lpips_requested": int(job.lpips),
+        "job_json": json.dumps(job.describe(), sort_keys=True, default=str),
+    }
+
+
+class Store:
+    def __init__(self, path: str | os.PathLike, *, create: bool = True) -> None:
+        self.path = Path(path)
+        if not create and not self.path.is_file():
+            raise ConfigError(f"{self.path}: no such results database")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.conn = sqlite3.connect(self.path, timeout=60)
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute("PRAGMA journal_mode=WAL")  # readers (report) never block the run
+            self.conn.execute("PRAGMA synchronous=FULL")
+            self._init_schema()
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(f"{self.path}: not a results database ({exc})") from None
+
+    @property
+    def artifacts_dir(self) -> Path:
+        return self.path.with_name(self.path.name + ".artifacts")
+
+    def _init_schema(self) -> None:
+        cols = ", ".join(f"{k} {v}" for k, v in COLUMNS.items())
+        with self.conn:
+            self.conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
+            row = self.conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if row and int(row[0]) != SCHEMA_VERSION:
+                raise ConfigError(f"{self.path}: results schema {row[0]}, this inrcodec "
+                                  f"writes {SCHEMA_VERSION}")
+            self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)",
+                              (str(SCHEMA_VERSION),))
+            self.conn.execute(f"CREATE TABLE IF NOT EXISTS results ({cols})")
+            self.conn.execute(
+                "CREATE TABLE IF NOT EXISTS runs (run_id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                "started_at TEXT, finished_at TEXT, command TEXT, spec_json TEXT, host TEXT, "
+                "executor TEXT, jobs_total INTEGER, jobs_todo INTEGER, jobs_done INTEGER, "
+                "jobs_failed INTEGER)")
+
+    # -- runs --------------------------------------------------------------------------------
+    def start_run(self, command: str, spec: dict[str, Any], host: str, executor: str,
+                  total: int, todo: int) -> int:
+        with self.conn:
+            cur = self.conn.execute(
+                "INSERT INTO runs (started_at, command, spec_json, host, executor, jobs_total, "
+                "jobs_todo) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (_now(), command, json.dumps(spec, sort_keys=True, default=str), host, executor,
+                 total, todo))
+            return int(cur.lastrowid)
+
+    def finish_run(self, run_id: int, done: int, failed: int) -> None:
+        with self.conn:
+            self.conn.execute("UPDATE runs SET finished_at=?, jobs_done=?, jobs_failed=? "
+                              "WHERE run_id=?", (_now(), done, failed, run_id))
+
+    def runs(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self.conn.execute("SELECT * FROM runs ORDER BY run_id")]
+
+    # -- results -----------------------------------------------------------------------------
+    def statuses(self) -> dict[str, str]:
+        return {r[0]: r[1] for r in self.conn.execute("SELECT job_id, status FROM results")}
+
+    def save(self, job: Job, outcome: Outcome, run_id: int | None = None) -> None:
+        """Artifacts first (atomic files), then the row in one transaction."""
+        row = job_columns(job)
+        row.update({k: v for k, v in outcome.row.items() if k in RESULT_COLUMNS})
+        row.update(status=outcome.status, run_id=run_id, encoded_path=None, decoded_path=None)
+        if outcome.status == "done":
+            folder = self.artifacts_dir / job.job_id
+            folder.mkdir(parents=True, exist_ok=True)
+            if outcome.encoded is not None:
+                name = f"encoded.{outcome.encoded_ext}"
+                write_bytes(folder / name, outcome.encoded)
+                row["encoded_path"] = f"{job.job_id}/{name}"
+            if outcome.decoded_png is not None:
+                write_bytes(folder / "decoded.png", outcome.decoded_png)
+                row["decoded_path"] = f"{job.job_id}/decoded.png"
+        names = list(COLUMNS)
+        sql = (f"INSERT OR REPLACE INTO results ({', '.join(names)}) "
+               f"VALUES ({', '.join('?' for _ in names)})")
+        with self.conn:
+            self.conn.execute(sql, [row.get(k) for k in names])
+
+    def rows(self, status: str | None = None) -> list[dict[str, Any]]:
+        if status is None:
+            cur = self.conn.execute("SELECT * FROM results ORDER BY curve, image, rate_json")
+        else:
+            cur = self.conn.execute("SELECT * FROM results WHERE status=? "
+                                    "ORDER BY curve, image, rate_json", (status,))
+        return [dict(r) for r in cur]
+
+    def artifact(self, rel: str | None) -> Path | None:
+        return None if not rel else self.artifacts_dir / rel
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")

@@ -1,0 +1,298 @@
+"""The `inrcodec` command line (typer + rich).
+
+Every user-facing failure is an InrCodecError: it is printed as one line and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import sys
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from .errors import ConfigError, InrCodecError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="Image compression with implicit neural representations.")
+console = Console(stderr=True)
+out = Console()
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn typed errors into a one-line message and exit code 2 (Ctrl-C into 130)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except InrCodecError as exc:
+            console.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted[/yellow]")
+            raise typer.Exit(130) from None
+
+    return wrapper
+
+
+def parse_sets(items: list[str] | None) -> dict[str, Any]:
+    """--set key=value (repeatable): ints, floats, booleans and comma lists are recognised."""
+    settings: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        key, raw = item.split("=", 1)
+        settings[key.strip().replace("-", "_")] = _parse_value(raw.strip())
+    return settings
+
+
+def _parse_value(raw: str) -> Any:
+    if raw.lower() in ("true", "false"):
+        return raw.lower() == "true"
+    if "," in raw:
+        return tuple(_parse_value(p) for p in raw.split(",") if p)
+    for cast in (int, float):
+        try:
+            return cast(raw)
+        except ValueError:
+            pass
+    return raw
+
+
+class TrainingProgress:
+    """A rich progress bar fed by the codecs' Progress events (one task per phase)."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar = Progress(
+            TextColumn("[bold]{task.description:<6}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.3g}"), TextColumn("PSNR {task.fields[psnr]}"),
+            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
+            TimeRemainingColumn(), console=console, disable=not enabled)
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self) -> TrainingProgress:
+        self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.__exit__(*exc)
+
+    def __call__(self, p: Any) -> None:
+        if not self.enabled:
+            return
+        if p.phase not in self.tasks:
+            self.tasks[p.phase] = self.bar.add_task(p.phase, total=p.total, loss=0.0, psnr="-",
+                                                    rate="")
+        task_id = self.tasks[p.phase]
+        task = self.bar.tasks[task_id]
+        speed = task.speed
+        psnr = f"{p.psnr:.2f} dB" if p.psnr is not None and math.isfinite(p.psnr) else "-"
+        self.bar.update(task_id, completed=p.step, loss=p.loss, psnr=psnr,
+                        rate=f"{speed:.1f} it/s" if speed else "")
+
+
+def _fmt(value: float | None, unit: str = "", digits: int = 3) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float) and math.isinf(value):
+        return "inf"
+    return f"{value:.{digits}f}{unit}"
+
+
+def print_summary(result: Any, path: str | None) -> None:
+    m = result.metrics
+    table = Table(show_header=False, box=None)
+    rows = [
+        ("file", f"{path}  ({len(result)} bytes)" if path else f"{len(result)} bytes"),
+        ("codec", f"{result.codec} (preset {result.preset}), loss {result.loss}, "
+                  f"seed {result.seed}, {result.device}"),
+        ("bpp", f"{result.bpp:.4f} (payload {result.payload_bpp:.4f})"),
+        ("PSNR", _fmt(m.get("psnr"), " dB", 2)),
+        ("MS-SSIM", f"{_fmt(m.get('msssim'), '', 4)} ({_fmt(m.get('msssim_db'), ' dB', 2)})"),
+        ("LPIPS", _fmt(m.get("lpips"), "", 4)),
+        ("time", f"{result.encode_seconds:.1f} s"),
+    ]
+    for k, v in rows:
+        table.add_row(f"[bold]{k}[/bold]", v)
+    out.print(table)
+
+
+@app.command()
+@handle_errors
+def encode(
+    input: Path = typer.Argument(..., help="Image to compress (PNG, JPEG, 16-bit PNG)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output .inr file."),
+    codec: str = typer.Option("siren", "--codec", "-c", help="Codec name (see `inrcodec codecs`)."),
+    loss: str = typer.Option("mse", "--loss", "-l", help="Loss name or weighted sum."),
+    preset: str = typer.Option("default", "--preset", "-p", help="Codec preset."),
+    steps: int | None = typer.Option(None, "--steps", help="Training steps."),
+    lr: float | None = typer.Option(None, "--lr", help="Learning rate."),
+    bits: int | None = typer.Option(None, "--bits", help="Bits per weight (8-16)."),
+    lmbda: float | None = typer.Option(None, "--lmbda", help="Rate weight (Cool-chic)."),
+    seed: int = typer.Option(0, "--seed"),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    set_: list[str] | None = typer.Option(None, "--set", help="Codec setting key=value."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    json_out: bool = typer.Option(False, "--json", help="Print the result summary as JSON."),
+    no_lpips: bool = typer.Option(False, "--no-lpips", help="Skip LPIPS in the summary."),
+) -> None:
+    """Overfit a network to IMAGE and write it as a .inr file."""
+    from . import api
+    from .io import check_output_path, write_bytes
+
+    check_output_path(output)
+    settings = parse_sets(set_)
+    for key, value in (("steps", steps), ("lr", lr), ("bits", bits), ("lmbda", lmbda)):
+        if value is not None:
+            settings[key] = value
+    image = api.as_image(input)
+    with TrainingProgress(enabled=not quiet and not json_out) as bar:
+        result = api.encode(image, codec=codec, loss=loss, preset=preset, seed=seed,
+                            device=device, progress=bar, lpips=not no_lpips, **settings)
+    write_bytes(output, bytes(result))
+    if json_out:
+        out.print_json(json.dumps(result.summary() | {"output": str(output)}, default=str))
+    elif not quiet:
+        print_summary(result, str(output))
+
+
+@app.command()
+@handle_errors
+def decode(
+    input: Path = typer.Argument(..., help=".inr file."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output image (.png, .jpg, .tif)."),
+    device: str = typer.Option("auto", "--device"),
+) -> None:
+    """Decode a .inr file to an image (same mode and bit depth as the original)."""
+    from . import api
+    from .errors import InputError
+    from .io import check_output_path, write_image
+
+    if not input.is_file():
+        raise InputError(f"{input}: no such file")
+    check_output_path(output)
+    image = api.decode(input.read_bytes(), device=device)
+    write_image(image, output)
+    console.print(f"wrote {output} ({image.width}x{image.height} {image.mode}, "
+                  f"{image.bit_depth}-bit)")
+
+
+@app.command("eval")
+@handle_errors
+def eval_cmd(
+    reference: Path = typer.Argument(..., help="Reference image."),
+    distorted: Path = typer.Argument(..., help="Distorted image (or .inr file)."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON."),
+    no_lpips: bool = typer.Option(False, "--no-lpips"),
+) -> None:
+    """PSNR, SSIM, MS-SSIM (and dB) and LPIPS of DISTORTED against REFERENCE."""
+    from . import api
+
+    dist = api.decode(distorted.read_bytes()) if distorted.suffix == ".inr" and \
+        distorted.is_file() else api.as_image(distorted)
+    metrics = api.evaluate(api.as_image(reference), dist, lpips=not no_lpips)
+    if json_out:
+        out.print_json(json.dumps({k: (None if math.isinf(v) else v)
+                                   for k, v in metrics.items()}))
+        return
+    for k, v in metrics.items():
+        out.print(f"{k:10s} {_fmt(v, '', 4)}")
+
+
+@app.command()
+@handle_errors
+def info(
+    input: Path = typer.Argument(..., help=".inr file."),
+    json_out: bool = typer.Option(False, "--json"),
+) -> None:
+    """Show what a .inr file holds: codec, config, sizes, bpp."""
+    from . import api
+    from .errors import InputError
+
+    if not input.is_file():
+        raise InputError(f"{input}: no such file")
+    d = api.info(input.read_bytes())
+    if json_out:
+        out.print_json(json.dumps(d))
+        return
+    img = d["image"]
+    out.print(f"[bold]{input}[/bold]: {d['codec']}  {img['width']}x{img['height']} "
+              f"{img['mode']} {img['bit_depth']}-bit")
+    out.print(f"  config   {json.dumps(d['config'])}")
+    out.print(f"  size     {d['bytes']} bytes, {d['bpp']:.4f} bpp "
+              f"(payload {d['payload_bytes']} bytes, {d['payload_bpp']:.4f} bpp)")
+    out.print(f"  sections {d['sections']}")
+
+
+@app.command()
+def codecs() -> None:
+    """List codecs, their presets and settings."""
+    import dataclasses
+
+    from .codecs.registry import CODECS
+
+    for name, cls in CODECS.items():
+        fields = ", ".join(f"{f.name}={f.default!r}" if f.default is not dataclasses.MISSING
+                           else f.name for f in dataclasses.fields(cls.settings_cls))
+        out.print(f"[bold]{name}[/bold]  presets: {', '.join(cls.presets)}")
+        out.print(f"    {fields}", highlight=False)
+
+
+def sample_path() -> Path:
+    return Path(str(resources.files("inrcodec") / "data" / "kodim23_192x128.png"))
+
+
+@app.command()
+@handle_errors
+def demo(
+    codec: str = typer.Option("siren", "--codec", "-c"),
+    preset: str = typer.Option("default", "--preset", "-p"),
+    steps: int | None = typer.Option(None, "--steps"),
+    outdir: Path = typer.Option(Path("demo-out"), "--outdir", help="Where to write results."),
+) -> None:
+    """Encode and decode the sample image shipped in the package; print bpp and quality."""
+    from . import api
+    from .io import write_bytes, write_image
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    src = sample_path()
+    console.print(f"sample image: {src}")
+    settings = {"steps": steps} if steps else {}
+    with TrainingProgress(enabled=True) as bar:
+        result = api.encode(src, codec=codec, preset=preset, progress=bar, **settings)
+    inr = outdir / f"sample.{codec}.inr"
+    write_bytes(inr, bytes(result))
+    decoded = api.decode(inr.read_bytes())
+    png = outdir / f"sample.{codec}.png"
+    write_image(decoded, png)
+    check = api.evaluate(api.as_image(src), decoded, lpips=False)
+    print_summary(result, str(inr))
+    out.print(f"decoded to {png}: PSNR {check['psnr']:.2f} dB from the file")
+
+
+def main() -> None:
+    try:
+        app()
+    except BrokenPipeError:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""What every codec is: a settings dataclass, presets, and encode/decode over an `Image`.
+
+A codec never touches files or the container: `api.py` packs what `encode` returns and hands
+`decode` the validated pieces. Settings hold both the model description (the `decode_fields`,
+stored in the file) and encoder-only knobs (steps, learning rate, ...), each with a working
+default; presets override a few of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import torch
+
+from ..coding.container import ImageInfo
+from ..errors import ConfigError, DecodeError
+from ..image import Image
+from ..losses import Loss
+
+
+@dataclass
+class Progress:
+    phase: str  # e.g. "fit", "qat", "warmup"
+    step: int  # 1-based within the phase
+    total: int
+    loss: float
+    psnr: float | None = None  # of the current (unquantised) reconstruction
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+@dataclass
+class EncodeOutput:
+    sections: dict[str, bytes]  # payload sections for the container
+    config: dict[str, Any]  # model description stored in the file (decode_fields)
+    reconstruction: torch.Tensor  # [C,H,W] in [0,1]: exactly what decode() will return
+    log: dict[str, Any] = field(default_factory=dict)  # steps run, losses, ... for the result
+
+
+class Codec(ABC):
+    name: ClassVar[str]
+    settings_cls: ClassVar[type]
+    presets: ClassVar[dict[str, dict[str, Any]]] = {"default": {}}
+    decode_fields: ClassVar[tuple[str, ...]] = ()
+
+    # -- settings ------------------------------------------------------------------------------
+    @classmethod
+    def make_settings(cls, preset: str = "default", **overrides: Any) -> Any:
+        """Preset values, then overrides; unknown names and bad values raise ConfigError."""
+        if preset not in cls.presets:
+            raise ConfigError(f"codec {cls.name!r} has no preset {preset!r} "
+                              f"(choose from {', '.join(cls.presets)})")
+        names = {f.name for f in dataclasses.fields(cls.settings_cls)}
+        values = dict(cls.presets[preset])
+        for key, value in overrides.items():
+            if value is None:
+                continue
+            if key not in names:
+                raise ConfigError(f"codec {cls.name!r} has no setting {key!r} "
+                                  f"(settings: {', '.join(sorted(names))})")
+            values[key] = value
+        try:
+            settings = cls.settings_cls(**values)
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"{cls.name}: {exc}") from None
+        cls.validate(settings)
+        return settings
+
+    @classmethod
+    def validate(cls, settings: Any) -> None:
+        """Raise ConfigError for out-of-range values (override per codec)."""
+        return None
+
+    @classmethod
+    def settings_from_config(cls, config: dict[str, Any]) -> Any:
+        """Rebuild settings from a file's config, refusing anything malformed (DecodeError)."""
+        if not isinstance(config, dict) or set(config) != set(cls.decode_fields):
+            raise DecodeError(f"corrupt {cls.name} config in header")
+        defaults = cls.settings_cls()
+        values = {}
+        for key in cls.decode_fields:
+            default, value = getattr(defaults, key), config[key]
+            if isinstance(default, bool) != isinstance(value, bool) or (
+                    isinstance(default, int | float) and not isinstance(value, int | float)) or (
+                    isinstance(default, str | list | tuple) and
+                    not isinstance(value, type(default) | list)):
+                raise DecodeError(f"corrupt {cls.name} config: bad value for {key!r}")
+            values[key] = tuple(value) if isinstance(default, tuple) else value
+        try:
+            settings = dataclasses.replace(defaults, **values)
+            cls.validate(settings)
+        except (ConfigError, TypeError, ValueError) as exc:
+            raise DecodeError(f"corrupt {cls.name} config: {exc}") from None
+        return settings
+
+    @classmethod
+    def config_of(cls, settings: Any) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v)
+                for k, v in dataclasses.asdict(settings).items() if k in cls.decode_fields}
+
+    # -- coding --------------------------------------------------------------------------------
+    @abstractmethod
+    def encode(self, image: Image, loss: Loss, settings: Any, *, device: torch.device,
+               seed: int = 0, progress: ProgressFn | None = None) -> EncodeOutput:
+        """Overfit to `image`, quantise, entropy-code."""
+
+    @abstractmethod
+    def decode(self, settings: Any, sections: dict[str, bytes], info: ImageInfo, *,
+               device: torch.device) -> torch.Tensor:
+        """Sections (already CRC-checked) -> [C,H,W] float in [0,1]. Raises DecodeError."""

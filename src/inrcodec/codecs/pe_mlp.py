@@ -1,0 +1,92 @@
+"""NeRF-style positional-encoding MLP: the "vanilla INR" of SINCO.
+
+gamma(p) = (p, sin(2^k pi p), cos(2^k pi p) for k < L) for each coordinate, then a ReLU MLP
+whose encoded input is concatenated again into the hidden layers listed in `skips` (NeRF's
+residual input connections), and a linear output layer.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from .siren import check_common
+from .weight_inr import CoordinateNet, WeightINRCodec, pixel_grid, render_points
+
+
+@functools.lru_cache(maxsize=8)
+def encoded_grid(height: int, width: int, bands: int, device: torch.device,
+                 dtype: torch.dtype) -> torch.Tensor:
+    p = pixel_grid(height, width, device, dtype)
+    freqs = (2.0 ** torch.arange(bands, device=device, dtype=dtype)) * math.pi
+    ang = (p[:, :, None] * freqs).reshape(p.shape[0], -1)
+    return torch.cat([p, torch.sin(ang), torch.cos(ang)], dim=1)
+
+
+class PEMLP(CoordinateNet):
+    def __init__(self, channels: int, layers: int, width: int, bands: int,
+                 skips: tuple[int, ...]) -> None:
+        super().__init__()
+        self.out_channels, self.bands, self.skips = channels, bands, set(skips)
+        enc = 2 + 4 * bands
+        self.hidden = nn.ModuleList()
+        for i in range(layers):
+            fan_in = enc if i == 0 else width + (enc if i in self.skips else 0)
+            self.hidden.append(nn.Linear(fan_in, width))
+        self.head = nn.Linear(width, channels)
+
+    def points(self, enc: torch.Tensor) -> torch.Tensor:
+        h = enc
+        for i, layer in enumerate(self.hidden):
+            if i in self.skips:
+                h = torch.cat([h, enc], dim=1)
+            h = torch.relu(layer(h))
+        return self.head(h) + 0.5
+
+    def render(self, height: int, width: int, chunk: int | None = None) -> torch.Tensor:
+        p = next(self.parameters())
+        enc = encoded_grid(height, width, self.bands, p.device, p.dtype)
+        return render_points(self.points, enc, self.out_channels, height, width, chunk)
+
+
+@dataclass
+class PEMLPSettings:
+    layers: int = 6
+    width: int = 48
+    bands: int = 12
+    skips: tuple[int, ...] = (3,)
+    bits: int = 12
+    steps: int = 2000
+    lr: float = 1e-3
+    qat_steps: int | None = None  # None: 10% of steps
+    qat_lr: float = 1e-4
+
+
+class PEMLPCodec(WeightINRCodec):
+    name = "pe-mlp"
+    settings_cls = PEMLPSettings
+    decode_fields = ("layers", "width", "bands", "skips", "bits")
+    presets = {
+        "default": {},
+        "fast": {"steps": 500},
+        "slow": {"steps": 20000},
+        "small": {"layers": 4, "width": 24, "skips": (2,)},
+        "large": {"layers": 8, "width": 96, "skips": (4,)},
+    }
+
+    @classmethod
+    def validate(cls, s: PEMLPSettings) -> None:
+        check_common(s)
+        if not (1 <= s.layers <= 64 and 1 <= s.width <= 4096 and 0 <= s.bands <= 20):
+            raise ConfigError("pe-mlp: layers 1..64, width 1..4096, bands 0..20")
+        if not all(isinstance(k, int) and 1 <= k < s.layers for k in s.skips):
+            raise ConfigError("pe-mlp: skips must name hidden layers 1..layers-1")
+
+    def build(self, settings: PEMLPSettings, channels: int) -> PEMLP:
+        return PEMLP(channels, settings.layers, settings.width, settings.bands,
+                     tuple(settings.skips))

@@ -1,0 +1,24 @@
+"""Codec names -> classes. Each codec family adds one line here."""
+
+from __future__ import annotations
+
+from ..errors import ConfigError
+from .base import Codec
+from .pe_mlp import PEMLPCodec
+from .siren import SirenCodec
+
+CODECS: dict[str, type[Codec]] = {
+    SirenCodec.name: SirenCodec,
+    PEMLPCodec.name: PEMLPCodec,
+}
+
+
+def get_codec(name: str) -> Codec:
+    try:
+        return CODECS[name]()
+    except KeyError:
+        raise ConfigError(f"unknown codec {name!r} (available: {', '.join(CODECS)})") from None
+
+
+def list_codecs() -> list[str]:
+    return list(CODECS)

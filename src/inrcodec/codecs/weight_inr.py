@@ -1,0 +1,130 @@
+"""Codecs whose whole bitstream is the weights of a coordinate network (COIN, PE-MLP, NIF).
+
+Encode: overfit -> optional quantisation-aware fine-tuning (straight-through rounding of every
+weight tensor) -> per-tensor uniform quantisation -> entropy coding (coding.entropy). The
+reconstruction returned by encode is produced by the very function the decoder runs.
+
+Decoding renders in float64 so that the tiny differences between BLAS kernels or thread counts
+cannot flip the final rounding to integer codes in practice.
+"""
+
+from __future__ import annotations
+
+import functools
+from abc import abstractmethod
+from typing import Any
+
+import numpy as np
+import torch
+from torch.func import functional_call
+
+from ..coding import entropy
+from ..coding.container import ImageInfo
+from ..coding.quantize import dequantize, fake_quantize, quantize, step_for
+from ..errors import DecodeError
+from ..fitting import optimize
+from ..image import Image
+from ..losses import Loss
+from .base import Codec, EncodeOutput, ProgressFn
+
+RENDER_CHUNK = 1 << 16  # pixels per forward pass at decode time (bounds memory)
+
+
+class CoordinateNet(torch.nn.Module):
+    """A network that renders an image of a given size from its own parameters."""
+
+    out_channels: int
+
+    @abstractmethod
+    def render(self, height: int, width: int, chunk: int | None = None) -> torch.Tensor:
+        """-> [1, C, H, W] (unclamped)."""
+
+    def forward(self, height: int, width: int, chunk: int | None = None) -> torch.Tensor:
+        return self.render(height, width, chunk)
+
+
+@functools.lru_cache(maxsize=8)
+def pixel_grid(height: int, width: int, device: torch.device | str = "cpu",
+               dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """[H*W, 2] (y, x) coordinates in [-1, 1], row-major (cached: training asks every step)."""
+    ys = torch.linspace(-1, 1, height, device=device, dtype=dtype)
+    xs = torch.linspace(-1, 1, width, device=device, dtype=dtype)
+    return torch.stack(torch.meshgrid(ys, xs, indexing="ij"), dim=-1).reshape(-1, 2)
+
+
+def render_points(net: torch.nn.Module, coords: torch.Tensor, channels: int, height: int,
+                  width: int, chunk: int | None) -> torch.Tensor:
+    """Run a per-point network over the grid (in chunks) and fold to [1, C, H, W]."""
+    if chunk is None or coords.shape[0] <= chunk:
+        out = net(coords)
+    else:
+        out = torch.cat([net(c) for c in coords.split(chunk)])
+    return out.t().reshape(1, channels, height, width)
+
+
+class WeightINRCodec(Codec):
+    """Subclasses define `build(settings, channels)`; settings need steps, lr, bits, qat_steps,
+    qat_lr fields."""
+
+    @abstractmethod
+    def build(self, settings: Any, channels: int) -> CoordinateNet:
+        ...
+
+    def fit(self, net: CoordinateNet, target: torch.Tensor, loss: Loss, settings: Any,
+            progress: ProgressFn | None) -> dict[str, Any]:
+        """Float training; override for codec-specific schedules. Returns log entries."""
+        h, w = target.shape[-2:]
+        log = optimize(net, lambda: net.render(h, w), target, loss, settings.steps,
+                       settings.lr, phase="fit", progress=progress)
+        return {"fit_steps": log.steps, "fit_loss": log.best_loss, "fit_seconds": log.seconds}
+
+    def encode(self, image: Image, loss: Loss, settings: Any, *, device: torch.device,
+               seed: int = 0, progress: ProgressFn | None = None) -> EncodeOutput:
+        torch.manual_seed(seed)
+        net = self.build(settings, image.channels).to(device)
+        target = image.data.unsqueeze(0).to(device)
+        h, w = image.height, image.width
+        log = self.fit(net, target, loss, settings, progress)
+        if settings.qat_steps > 0:
+            def render_q() -> torch.Tensor:
+                params = {n: fake_quantize(p, settings.bits) for n, p in net.named_parameters()}
+                return functional_call(net, params, (h, w))
+
+            qlog = optimize(net, render_q, target, loss, settings.qat_steps, settings.qat_lr,
+                            phase="qat", progress=progress)
+            log.update(qat_steps=qlog.steps, qat_loss=qlog.best_loss, qat_seconds=qlog.seconds)
+        ints, steps = [], []
+        for p in net.parameters():
+            step = step_for(p, settings.bits)
+            steps.append(step)
+            ints.append(quantize(p, step, settings.bits))
+        sections = {"w": entropy.encode_ints(ints),
+                    "s": np.asarray(steps, dtype="<f4").tobytes()}
+        log["weight_coder"] = entropy.method_name(sections["w"])
+        log["num_params"] = int(sum(i.size for i in ints))
+        recon = self._render_quantized(settings, image.channels, sections, h, w, device)
+        return EncodeOutput(sections, self.config_of(settings), recon, log)
+
+    def decode(self, settings: Any, sections: dict[str, bytes], info: ImageInfo, *,
+               device: torch.device) -> torch.Tensor:
+        return self._render_quantized(settings, info.channels, sections, info.height,
+                                      info.width, device)
+
+    def _render_quantized(self, settings: Any, channels: int, sections: dict[str, bytes],
+                          height: int, width: int, device: torch.device) -> torch.Tensor:
+        if set(sections) != {"w", "s"}:
+            raise DecodeError(f"{self.name}: unexpected sections {sorted(sections)}")
+        net = self.build(settings, channels)
+        shapes = [tuple(p.shape) for p in net.parameters()]
+        if len(sections["s"]) != 4 * len(shapes):
+            raise DecodeError(f"{self.name}: step table does not match the network")
+        steps = np.frombuffer(sections["s"], dtype="<f4")
+        if not np.all(np.isfinite(steps)) or np.any(steps <= 0):
+            raise DecodeError(f"{self.name}: corrupt quantisation steps")
+        ints = entropy.decode_ints(sections["w"], shapes)
+        with torch.no_grad():
+            for p, q, s in zip(net.parameters(), ints, steps, strict=True):
+                p.copy_(dequantize(q, float(s), p.shape))
+            net = net.to(device=device, dtype=torch.float64)
+            out = net.render(height, width, chunk=RENDER_CHUNK)
+        return out[0].clamp(0, 1).float().cpu()

@@ -1,0 +1,117 @@
+"""Real encodes of SIREN (COIN) and PE-MLP on small crops."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+import inrcodec
+from inrcodec.errors import ConfigError
+from inrcodec.image import Image
+
+FAST = {"siren": dict(layers=3, width=16), "pe-mlp": dict(layers=3, width=16, skips=(2,))}
+
+
+@pytest.mark.parametrize("codec", ["siren", "pe-mlp"])
+def test_roundtrip_through_real_file(small, codec):
+    r = inrcodec.encode(small, codec=codec, steps=150, lpips=False, **FAST[codec])
+    assert isinstance(r, bytes) and r.bpp == 8 * len(r) / (32 * 32)
+    assert r.payload_bpp < r.bpp
+    img = inrcodec.decode(r)
+    assert torch.equal(img.data, r.reconstruction.quantized().data)
+    assert img.mode == "RGB" and img.bit_depth == 8
+    assert r.metrics["psnr"] > 18
+    assert r.log["num_params"] == sum(p.numel() for p in
+                                      inrcodec.codecs.registry.get_codec(codec).build(
+                                          inrcodec.codecs.registry.get_codec(codec)
+                                          .make_settings(**FAST[codec]), 3).parameters())
+
+
+@pytest.mark.parametrize("codec", ["siren", "pe-mlp"])
+def test_quality_rises_with_steps_and_size(small, codec):
+    short = inrcodec.encode(small, codec=codec, steps=30, lpips=False, **FAST[codec])
+    long = inrcodec.encode(small, codec=codec, steps=300, lpips=False, **FAST[codec])
+    assert long.metrics["psnr"] > short.metrics["psnr"] + 1.0
+    big = inrcodec.encode(small, codec=codec, steps=300, lpips=False,
+                          **dict(FAST[codec], width=40))
+    assert big.metrics["psnr"] > long.metrics["psnr"]
+    assert len(big) > len(long)
+
+
+def test_more_bits_cost_more_and_help(small):
+    lo = inrcodec.encode(small, steps=200, bits=8, lpips=False, **FAST["siren"])
+    hi = inrcodec.encode(small, steps=200, bits=14, lpips=False, **FAST["siren"])
+    assert len(hi) > len(lo)
+    assert hi.metrics["psnr"] >= lo.metrics["psnr"] - 0.05
+
+
+def test_same_seed_same_bytes_other_seed_differs(small):
+    a = inrcodec.encode(small, steps=40, seed=3, metrics=False, **FAST["siren"])
+    b = inrcodec.encode(small, steps=40, seed=3, metrics=False, **FAST["siren"])
+    c = inrcodec.encode(small, steps=40, seed=4, metrics=False, **FAST["siren"])
+    assert bytes(a) == bytes(b) and bytes(a) != bytes(c)
+
+
+def test_decode_is_bit_identical_across_thread_counts(small, tmp_path):
+    r = inrcodec.encode(small, steps=60, metrics=False, layers=4, width=32)
+    f = tmp_path / "x.inr"
+    f.write_bytes(bytes(r))
+    script = textwrap.dedent(f"""
+        import sys, torch, numpy as np, inrcodec
+        torch.set_num_threads(int(sys.argv[1]))
+        img = inrcodec.decode(open({str(f)!r}, 'rb').read(), device='cpu')
+        np.save(sys.argv[2], img.to_codes())
+    """)
+    outs = []
+    for threads in (1, 2):
+        npy = tmp_path / f"t{threads}.npy"
+        subprocess.run([sys.executable, "-c", script, str(threads), str(npy)], check=True,
+                       env=dict(os.environ, OMP_NUM_THREADS=str(threads)))
+        outs.append(np.load(npy))
+    assert np.array_equal(outs[0], outs[1])
+    assert np.array_equal(outs[0], r.reconstruction.to_codes())
+
+
+@pytest.mark.parametrize("mode,bits", [("L", 8), ("RGBA", 8), ("L", 16)])
+def test_modes_and_bit_depths_survive(small, mode, bits):
+    c = {"L": 1, "RGBA": 4}[mode]
+    data = small.data[:c] if c <= 3 else torch.cat([small.data, small.data[:1]])
+    img = Image(data, bits, mode)
+    r = inrcodec.encode(img, steps=60, lpips=False, **FAST["siren"])
+    out = inrcodec.decode(r)
+    assert (out.mode, out.bit_depth, out.channels) == (mode, bits, c)
+
+
+@pytest.mark.parametrize("h,w", [(1, 1), (3, 5), (1, 400)])
+def test_odd_sizes(h, w):
+    g = torch.Generator().manual_seed(0)
+    img = Image(torch.rand(3, h, w, generator=g), 8, "RGB")
+    r = inrcodec.encode(img, steps=10, **FAST["siren"])
+    assert inrcodec.decode(r).data.shape == (3, h, w)
+    assert np.isfinite(r.metrics["lpips"]) if "lpips" in r.metrics else True
+
+
+def test_bad_settings_are_config_errors(small):
+    with pytest.raises(ConfigError, match="no setting"):
+        inrcodec.encode(small, codec="siren", nonsense=3)
+    with pytest.raises(ConfigError, match="bits"):
+        inrcodec.encode(small, codec="siren", bits=40)
+    with pytest.raises(ConfigError, match="preset"):
+        inrcodec.encode(small, codec="siren", preset="turbo")
+    with pytest.raises(ConfigError, match="unknown loss"):
+        inrcodec.encode(small, codec="siren", loss="l3")
+
+
+def test_coin_sizes_match_published_parameter_counts():
+    from inrcodec.codecs.registry import get_codec
+
+    codec = get_codec("siren")
+    counts = {k: sum(p.numel() for p in codec.build(codec.make_settings(k), 3).parameters())
+              for k in ("5x20", "10x28", "10x40", "13x49")}
+    # COIN: bpp = 16 * params / (768*512): 0.074, 0.307, 0.611, 1.209 bpp (+/- rounding)
+    for k, bpp in {"5x20": 0.074, "10x28": 0.307, "10x40": 0.611, "13x49": 1.209}.items():
+        assert 16 * counts[k] / (768 * 512) == pytest.approx(bpp, rel=0.02), k
