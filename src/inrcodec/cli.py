@@ -287,6 +287,13 @@ def demo(
     out.print(f"decoded to {png}: PSNR {check['psnr']:.2f} dB from the file")
 
 
+from .bench.cli import bench as _bench  # noqa: E402
+from .bench.cli import report as _report  # noqa: E402
+
+app.command("bench")(handle_errors(_bench))
+app.command("report")(handle_errors(_report))
+
+
 def main() -> None:
     try:
         app()

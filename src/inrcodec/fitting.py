@@ -37,6 +37,7 @@ def optimize(
     optimizer: str = "adam",
     weight_decay: float = 0.0,
     cosine: bool = False,
+    lr_factor: Callable[[int], float] | None = None,
     phase: str = "fit",
     progress: ProgressFn | None = None,
     keep_best: bool = True,
@@ -49,7 +50,12 @@ def optimize(
     params = [p for p in module.parameters() if p.requires_grad]
     opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[optimizer]
     opt = opt_cls(params, lr=lr, weight_decay=weight_decay)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1)) if cosine else None
+    if lr_factor is not None:  # multiplier of lr at each step (warm-up, decay, ...)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
+    elif cosine:
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1))
+    else:
+        sched = None
     best, best_state, value = math.inf, None, math.inf
     t0 = time.perf_counter()
     for step in range(1, steps + 1):

@@ -138,6 +138,9 @@ def run_baseline(baseline: Baseline, image: Image, quality: int) -> BaselineResu
     data = baseline.encode(codes, quality)
     t1 = time.perf_counter()
     out = baseline.decode(data)
+    if out.ndim == 3 and out.shape[2] == 3 and codes.shape[2] == 1:
+        # WebP has no gray mode: it decodes gray as RGB with neutral chroma
+        out = np.asarray(PILImage.fromarray(out).convert("L"))[:, :, None]
     t2 = time.perf_counter()
     if out.shape != codes.shape:
         raise InputError(f"{baseline.label} decoded {out.shape}, expected {codes.shape}")

@@ -56,7 +56,7 @@ def build_spec(spec_file: Path | None, preset: str | None, *, images: list[str] 
                sets: list[str] | None = None, qualities: str | None = None,
                crop: str | None = None, reduce: int | None = None, limit: int | None = None,
                seeds: str | None = None, device: str | None = None, lpips: bool | None = None,
-               name: str | None = None) -> Spec:
+               name: str | None = None, kodak: str | None = None) -> Spec:
     """A spec file or preset (or nothing), then the flags override parts of it."""
     from .presets import codec_run, preset_spec
 
@@ -72,6 +72,8 @@ def build_spec(spec_file: Path | None, preset: str | None, *, images: list[str] 
         spec = Spec(name=name or "bench")
     if name:
         spec.name = name
+    if kodak:
+        spec.kodak = kodak
     if codec_names:
         runs = []
         for item in codec_names:
@@ -133,6 +135,8 @@ def bench(
     db: Path | None = typer.Option(None, "--db", help="Results database "
                                    "[default: bench-runs/<spec name>/results.sqlite]."),
     workers: int = typer.Option(1, "--workers", "-j", help="Local worker processes."),
+    threads: int | None = typer.Option(None, "--threads", help="Torch threads per local "
+                                       "worker [default: cores // workers]."),
     executor: str = typer.Option("local", "--executor", help="local or ray."),
     address: str | None = typer.Option(None, "--address", help="Ray cluster address."),
     cpus_per_job: int = typer.Option(1, "--cpus-per-job", help="CPUs each Ray task reserves."),
@@ -157,6 +161,8 @@ def bench(
     device: str | None = typer.Option(None, "--device", help="auto, cpu or cuda."),
     no_lpips: bool = typer.Option(False, "--no-lpips", help="Skip LPIPS."),
     name: str | None = typer.Option(None, "--name", help="Run name (default from spec)."),
+    kodak: str | None = typer.Option(None, "--kodak", help="Kodak folder for the kodak* "
+                                     "protocols [default: $INRCODEC_KODAK, data/kodak]."),
     dry_run: bool = typer.Option(False, "--dry-run", help="List the jobs and exit."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
@@ -169,15 +175,15 @@ def bench(
     spec = build_spec(spec_file, preset, images=images, codecs=codec, losses=loss,
                       baselines=baseline, rates=rate, sets=set_, qualities=qualities,
                       crop=crop, reduce=reduce, limit=limit, seeds=seeds, device=device,
-                      lpips=False if no_lpips else None, name=name)
+                      lpips=False if no_lpips else None, name=name, kodak=kodak)
     jobs = expand(spec)
-    if spec.lpips and any(j.lpips for j in jobs):
-        _check_lpips()
     db = db or Path("bench-runs") / spec.name / "results.sqlite"
     if dry_run:
         _print_plan(jobs, db)
         return
-    ex = make_executor(executor, workers, address, cpus_per_job)
+    if any(j.lpips for j in jobs):
+        _check_lpips()
+    ex = make_executor(executor, workers, address, cpus_per_job, threads)
     command = " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).name, *sys.argv[1:]])
     with Store(db) as store:
         summary = run_grid(jobs, store, ex, retry_failed=retry_failed, command=command,

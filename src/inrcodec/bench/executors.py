@@ -43,11 +43,13 @@ def _set_threads(n: int) -> None:
 class LocalExecutor:
     """`workers` processes (spawned, so no forked torch state); 1 = run in this process."""
 
-    def __init__(self, workers: int = 1) -> None:
+    def __init__(self, workers: int = 1, threads: int | None = None) -> None:
         if workers < 1:
             raise ConfigError("--workers must be >= 1")
+        if threads is not None and threads < 1:
+            raise ConfigError("--threads must be >= 1")
         self.workers = workers
-        self.threads = threads_per_worker(workers)
+        self.threads = threads or threads_per_worker(workers)
 
     @property
     def name(self) -> str:
@@ -152,9 +154,10 @@ class RayExecutor:
 
 
 def make_executor(kind: str, workers: int = 1, address: str | None = None,
-                  cpus_per_job: int = 1) -> LocalExecutor | RayExecutor:
+                  cpus_per_job: int = 1, threads: int | None = None
+                  ) -> LocalExecutor | RayExecutor:
     if kind == "local":
-        return LocalExecutor(workers)
+        return LocalExecutor(workers, threads)
     if kind == "ray":
         return RayExecutor(address, cpus_per_job)
     raise ConfigError(f"unknown executor {kind!r} (local or ray)")

@@ -47,16 +47,23 @@ def load_image(job: Job, source: bytes | None = None) -> Image:
     data = source if source is not None else open(job.image.path, "rb").read()
     if hashlib.sha256(data).hexdigest() != job.image_sha:
         raise InputError(f"{job.image.path}: file changed since the grid was built")
+    return decode_source(data, job.image.reduce, job.image.crop, job.image.path)
+
+
+def decode_source(data: bytes, reduce: int, crop: tuple[int, ...] | list[int] | None,
+                  name: str = "") -> Image:
+    """Image file bytes -> the benchmark image: Pillow's reduce (box filter), then the crop."""
     with PILImage.open(io.BytesIO(data)) as im:
         im.load()
-        if job.image.reduce > 1:
-            im = im.reduce(job.image.reduce)
-        if job.image.crop:
-            x0, y0, x1, y1 = job.image.crop
+        if reduce > 1:
+            im = im.reduce(reduce)
+        if crop:
+            x0, y0, x1, y1 = crop
             if x1 > im.width or y1 > im.height:
-                raise InputError(f"crop {job.image.crop} exceeds the {im.width}x{im.height} image")
+                raise InputError(f"{name}: crop {tuple(crop)} exceeds the "
+                                 f"{im.width}x{im.height} image")
             im = im.crop((x0, y0, x1, y1))
-        return pil_to_image(im, source=job.image.path)
+        return pil_to_image(im, source=name)
 
 
 def png_bytes(image: Image) -> bytes:

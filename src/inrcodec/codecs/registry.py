@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from ..errors import ConfigError
 from .base import Codec
+from .nif import NIFCodec
 from .pe_mlp import PEMLPCodec
 from .siren import SirenCodec
 
 CODECS: dict[str, type[Codec]] = {
     SirenCodec.name: SirenCodec,
     PEMLPCodec.name: PEMLPCodec,
+    NIFCodec.name: NIFCodec,
 }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 from abc import abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -22,7 +23,7 @@ from ..coding import entropy
 from ..coding.container import ImageInfo
 from ..coding.quantize import dequantize, fake_quantize, quantize, step_for
 from ..errors import DecodeError
-from ..fitting import optimize
+from ..fitting import FitLog, optimize
 from ..image import Image
 from ..losses import Loss
 from .base import Codec, EncodeOutput, ProgressFn
@@ -70,13 +71,15 @@ class WeightINRCodec(Codec):
     def build(self, settings: Any, channels: int) -> CoordinateNet:
         ...
 
-    def fit(self, net: CoordinateNet, target: torch.Tensor, loss: Loss, settings: Any,
-            progress: ProgressFn | None) -> dict[str, Any]:
-        """Float training; override for codec-specific schedules. Returns log entries."""
-        h, w = target.shape[-2:]
-        log = optimize(net, lambda: net.render(h, w), target, loss, settings.steps,
-                       settings.lr, phase="fit", progress=progress)
-        return {"fit_steps": log.steps, "fit_loss": log.best_loss, "fit_seconds": log.seconds}
+    def train_phase(self, net: CoordinateNet, render: Callable[[], torch.Tensor],
+                    target: torch.Tensor, loss: Loss, settings: Any, qat: bool,
+                    progress: ProgressFn | None) -> FitLog:
+        """One training phase (float fit, or QAT when `qat`); codecs override the recipe."""
+        if qat:
+            return optimize(net, render, target, loss, settings.qat_steps, settings.qat_lr,
+                            phase="qat", progress=progress)
+        return optimize(net, render, target, loss, settings.steps, settings.lr, phase="fit",
+                        progress=progress)
 
     def encode(self, image: Image, loss: Loss, settings: Any, *, device: torch.device,
                seed: int = 0, progress: ProgressFn | None = None) -> EncodeOutput:
@@ -84,23 +87,26 @@ class WeightINRCodec(Codec):
         net = self.build(settings, image.channels).to(device)
         target = image.data.unsqueeze(0).to(device)
         h, w = image.height, image.width
-        log = self.fit(net, target, loss, settings, progress)
+        fit = self.train_phase(net, lambda: net.render(h, w), target, loss, settings, False,
+                               progress)
+        log = {"fit_steps": fit.steps, "fit_loss": fit.best_loss, "fit_seconds": fit.seconds}
         if settings.qat_steps > 0:
             def render_q() -> torch.Tensor:
                 params = {n: fake_quantize(p, settings.bits) for n, p in net.named_parameters()}
                 return functional_call(net, params, (h, w))
 
-            qlog = optimize(net, render_q, target, loss, settings.qat_steps, settings.qat_lr,
-                            phase="qat", progress=progress)
-            log.update(qat_steps=qlog.steps, qat_loss=qlog.best_loss, qat_seconds=qlog.seconds)
+            qat = self.train_phase(net, render_q, target, loss, settings, True, progress)
+            log.update(qat_steps=qat.steps, qat_loss=qat.best_loss, qat_seconds=qat.seconds)
         ints, steps = [], []
         for p in net.parameters():
             step = step_for(p, settings.bits)
             steps.append(step)
             ints.append(quantize(p, step, settings.bits))
-        sections = {"w": entropy.encode_ints(ints),
+        coded = entropy.encode_ints_all(ints)  # both coders: keep the shorter, log both sizes
+        sections = {"w": min(coded.values(), key=len),
                     "s": np.asarray(steps, dtype="<f4").tobytes()}
         log["weight_coder"] = entropy.method_name(sections["w"])
+        log["weight_bytes"] = {k: len(v) for k, v in coded.items()}
         log["num_params"] = int(sum(i.size for i in ints))
         recon = self._render_quantized(settings, image.channels, sections, h, w, device)
         return EncodeOutput(sections, self.config_of(settings), recon, log)

@@ -167,14 +167,19 @@ def _decode_brotli(data: bytes, sizes: list[int]) -> list[np.ndarray]:
     return list(np.split(v, np.cumsum(sizes)[:-1])) if sizes else []
 
 
-def encode_ints(arrays: list[np.ndarray]) -> bytes:
-    """Code a list of integer arrays; returns method byte + stream (shorter of the two coders)."""
-    candidates = [bytes([METHOD_BROTLI]) + _encode_brotli(arrays)]
+def encode_ints_all(arrays: list[np.ndarray]) -> dict[str, bytes]:
+    """Every coder's stream (method byte included), by method name."""
+    out = {"brotli": bytes([METHOD_BROTLI]) + _encode_brotli(arrays)}
     try:
-        candidates.append(bytes([METHOD_LAPLACE]) + _encode_laplace(arrays))
+        out["laplace-range"] = bytes([METHOD_LAPLACE]) + _encode_laplace(arrays)
     except ValueError:
         pass  # range too wide for a dense table: brotli only
-    return min(candidates, key=len)
+    return out
+
+
+def encode_ints(arrays: list[np.ndarray]) -> bytes:
+    """Code a list of integer arrays; returns method byte + stream (shorter of the two coders)."""
+    return min(encode_ints_all(arrays).values(), key=len)
 
 
 def decode_ints(data: bytes, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:

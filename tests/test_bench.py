@@ -1,0 +1,308 @@
+"""Benchmark pieces in-process: baselines, specs and job ids, store, runner, BD-rate, curves."""
+
+from __future__ import annotations
+
+import math
+import shutil
+import sqlite3
+
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from conftest import SAMPLE
+from inrcodec.bench import baselines as bl
+from inrcodec.bench.bdrate import bd, efficient
+from inrcodec.bench.cli import build_spec
+from inrcodec.bench.curves import build_curves, common_images
+from inrcodec.bench.executors import LocalExecutor, make_executor, threads_per_worker
+from inrcodec.bench.grid import expand
+from inrcodec.bench.presets import preset_spec
+from inrcodec.bench.runner import run_grid
+from inrcodec.bench.spec import BaselineRun, CodecRun, ImageSet, Spec, load_spec
+from inrcodec.bench.store import Store
+from inrcodec.errors import ConfigError, InputError
+from inrcodec.io import read_image
+from inrcodec.metrics import psnr
+
+
+@pytest.fixture(scope="module")
+def imgdir(tmp_path_factory):
+    """Two small RGB images and one gray one, cut from the packaged sample."""
+    d = tmp_path_factory.mktemp("imgs")
+    with PILImage.open(SAMPLE) as im:
+        im.crop((90, 30, 138, 70)).save(d / "a.png")
+        im.crop((20, 60, 68, 100)).save(d / "b.png")
+    return d
+
+
+def baseline_spec(imgdir, **kw) -> Spec:
+    return Spec(name="t", images=[ImageSet(path=str(imgdir))],
+                baselines=[BaselineRun("jpeg/420", [20, 60]), BaselineRun("webp", [30, 70])],
+                lpips=False, **kw)
+
+
+# -- baselines -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("label", list(bl.BASELINES))
+def test_baseline_real_bytes_and_quality_sweep(label, sample):
+    base = bl.BASELINES[label]
+    image = sample.with_data(sample.data[:, :40, :48])
+    lo, hi = (bl.run_baseline(base, image, q) for q in (base.qualities[1], base.qualities[-2]))
+    assert lo.decoded.data.shape == image.data.shape
+    assert 0 < len(lo.data) < len(hi.data)  # a sweep really moves the rate
+    assert psnr(image, hi.decoded) > psnr(image, lo.decoded) > 15
+    # the stored bytes are a real file of that format: decoding them again gives the same
+    again = base.decode(hi.data)
+    assert np.array_equal(again, hi.decoded.to_codes())
+
+
+def test_baseline_gray_and_refusals(sample):
+    gray = type(sample)(sample.data[:1, :32, :32].clone(), 8, "L")
+    for label in ("jpeg/444", "webp", "avif", "jpegxl"):
+        r = bl.run_baseline(bl.BASELINES[label], gray, 50)
+        assert r.decoded.mode == "L" and r.decoded.data.shape == (1, 32, 32)
+    deep = type(sample)(gray.data, 16, "L")
+    with pytest.raises(InputError, match="8-bit"):
+        bl.run_baseline(bl.BASELINES["webp"], deep, 50)
+    with pytest.raises(ConfigError, match="jpeg/444 or jpeg/420"):
+        bl.get_baseline("jpeg")
+    with pytest.raises(ConfigError, match="unknown baseline"):
+        bl.get_baseline("bpg")
+
+
+# -- specs, grids, job ids ---------------------------------------------------------------------
+
+def test_job_ids_stable_content_addressed_and_setting_sensitive(imgdir, tmp_path):
+    jobs = expand(baseline_spec(imgdir))
+    assert len(jobs) == 2 * 4 and len({j.job_id for j in jobs}) == 8
+    assert [j.job_id for j in expand(baseline_spec(imgdir))] == [j.job_id for j in jobs]
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(imgdir, moved)  # same files in another folder: same jobs
+    assert {j.job_id for j in expand(baseline_spec(moved))} == {j.job_id for j in jobs}
+    spec = baseline_spec(imgdir)
+    spec.images[0].crop = [0, 0, 32, 32]
+    assert not {j.job_id for j in expand(spec)} & {j.job_id for j in jobs}
+    siren = Spec(images=[ImageSet(path=str(imgdir))], lpips=False, codecs=[
+        CodecRun("siren", rates=[{"width": 8}], settings={"steps": 5})], losses=["mse", "l1"])
+    a = expand(siren)
+    siren.codecs[0].settings["steps"] = 6
+    b = expand(siren)
+    assert len(a) == 4 and not {j.job_id for j in a} & {j.job_id for j in b}
+
+
+def test_unknown_names_are_clear_errors(imgdir):
+    def spec(**kw):
+        return Spec(images=[ImageSet(path=str(imgdir))], **kw)
+
+    with pytest.raises(ConfigError, match="may not be implemented yet"):
+        expand(spec(codecs=[CodecRun("coolchic-v9")]))
+    with pytest.raises(ConfigError, match="no setting 'nonsense'"):
+        expand(spec(codecs=[CodecRun("siren", rates=[{"nonsense": 1}])]))
+    with pytest.raises(ConfigError):
+        expand(spec(codecs=[CodecRun("siren")], losses=["notaloss"]))
+    with pytest.raises(ConfigError, match="unknown baseline"):
+        expand(spec(baselines=[BaselineRun("bpg")]))
+    with pytest.raises(ConfigError, match="no such image"):
+        expand(Spec(images=[ImageSet(path=str(imgdir / "nope.png"))],
+                    baselines=[BaselineRun("webp")]))
+
+
+def test_presets_and_flags(imgdir, monkeypatch):
+    # the study's codecs that are not registered yet give an error naming them, not a crash
+    from inrcodec.codecs.registry import CODECS
+
+    for name in ("coolchic-v1", "nif"):
+        if name not in CODECS:
+            with pytest.raises(ConfigError, match=name):
+                preset_spec("quick", [name])
+    monkeypatch.setenv("INRCODEC_KODAK", str(imgdir))  # resolve_images is not called here
+    spec = build_spec(None, "quick", codecs=["siren"], sets=["steps=7", "width=9"],
+                      baselines=["none"], losses=["mse,l1"])
+    assert spec.baselines == [] and spec.losses == ["mse", "l1"]
+    run = spec.codecs[0]
+    assert run.settings["steps"] == 7 and run.settings["width"] == 9
+    assert all("width" not in r for r in run.rates)  # --set of a rate knob pins it
+    spec = build_spec(None, None, images=[str(imgdir)], codecs=["siren:fast"],
+                      rates=["layers=2 width=8", "layers=3 width=8"], qualities="10,20",
+                      baselines=["webp"], crop="0,0,16,16")
+    assert spec.codecs[0].preset == "fast" and spec.codecs[0].rates[1] == {"layers": 3,
+                                                                          "width": 8}
+    assert spec.baselines[0].qualities == [10, 20] and spec.images[0].crop == [0, 0, 16, 16]
+    with pytest.raises(ConfigError, match="not both"):
+        build_spec(imgdir / "x.toml", "quick")
+    with pytest.raises(ConfigError, match="unknown bench preset"):
+        preset_spec("huge")
+
+
+def test_toml_spec(imgdir, tmp_path):
+    p = tmp_path / "s.toml"
+    p.write_text(f"""
+losses = ["mse", "0.8*l1+0.2*ssim"]
+lpips = false
+[[images]]
+path = "{imgdir}"
+files = ["a.png"]
+crop = [0, 0, 24, 24]
+[[codecs]]
+name = "siren"
+preset = "fast"
+settings = {{ steps = 3 }}
+rates = [ {{ layers = 2, width = 8 }} ]
+[[baselines]]
+name = "jpegxl"
+qualities = [50]
+""")
+    spec = load_spec(p)
+    assert spec.name == "s"
+    jobs = expand(spec)
+    assert len(jobs) == 3 and {j.loss for j in jobs} == {"", "mse", "0.8*l1+0.2*ssim"}
+    p.write_text("bogus = 1\n[[images]]\npath='x'\n")
+    with pytest.raises(ConfigError, match="unknown key"):
+        load_spec(p)
+    p.write_text("[[images]\n")
+    with pytest.raises(ConfigError, match="TOML"):
+        load_spec(p)
+
+
+# -- store and runner --------------------------------------------------------------------------
+
+def test_run_store_resume_and_artifacts(imgdir, tmp_path):
+    jobs = expand(baseline_spec(imgdir))
+    with Store(tmp_path / "r.sqlite") as store:
+        s = run_grid(jobs, store, LocalExecutor(1, threads=1), progress=False)
+        assert (s.done, s.failed, s.skipped) == (8, 0, 0)
+        rows = store.rows()
+        assert len(rows) == 8 and all(r["status"] == "done" for r in rows)
+        for r in rows:
+            assert r["bpp"] == pytest.approx(8 * r["bytes"] / (r["width"] * r["height"]))
+            assert r["psnr"] > 15 and r["msssim_db"] > 0 and r["lpips"] is None
+            assert r["host"] and r["inrcodec_version"] and r["codec_version"]
+            enc, dec = store.artifact(r["encoded_path"]), store.artifact(r["decoded_path"])
+            assert enc.stat().st_size == r["bytes"]
+            assert psnr(read_image(r["image_path"]), read_image(dec)) == pytest.approx(r["psnr"])
+        again = run_grid(jobs, store, LocalExecutor(1, threads=1), progress=False)
+        assert (again.skipped, again.done) == (8, 0)
+        assert len(store.runs()) == 1
+
+
+def test_failed_jobs_kept_and_retried(imgdir, tmp_path, monkeypatch):
+    jobs = expand(baseline_spec(imgdir))
+    real = bl.run_baseline
+
+    def flaky(base, image, q):
+        if base.name == "webp":
+            raise RuntimeError("encoder exploded")
+        return real(base, image, q)
+
+    monkeypatch.setattr(bl, "run_baseline", flaky)
+    with Store(tmp_path / "r.sqlite") as store:
+        s = run_grid(jobs, store, LocalExecutor(1, threads=1), progress=False)
+        assert (s.done, s.failed) == (4, 4)
+        failed = store.rows("failed")
+        assert all("encoder exploded" in r["error"] and r["bpp"] is None for r in failed)
+        assert run_grid(jobs, store, LocalExecutor(1, threads=1), progress=False).skipped == 8
+        monkeypatch.setattr(bl, "run_baseline", real)
+        s = run_grid(jobs, store, LocalExecutor(1, threads=1), retry_failed=True, progress=False)
+        assert (s.skipped, s.done, s.failed) == (4, 4, 0)
+        assert len(store.rows("done")) == 8 and not store.rows("failed")
+
+
+def test_parallel_workers_match_serial(imgdir, tmp_path):
+    spec = baseline_spec(imgdir)
+    spec.codecs = [CodecRun("siren", rates=[{"layers": 2, "width": 8}],
+                            settings={"steps": 20, "qat_steps": 2})]
+    jobs = expand(spec)
+    with Store(tmp_path / "a.sqlite") as a, Store(tmp_path / "b.sqlite") as b:
+        run_grid(jobs, a, LocalExecutor(1, threads=1), progress=False)
+        run_grid(jobs, b, make_executor("local", workers=2), progress=False)
+        ra = {r["job_id"]: r for r in a.rows()}
+        rb = {r["job_id"]: r for r in b.rows()}
+    assert ra.keys() == rb.keys() and len(ra) == 10
+    for k in ra:  # same bytes and same quality whichever way they ran
+        assert (ra[k]["bytes"], ra[k]["psnr"]) == (rb[k]["bytes"], rb[k]["psnr"]), ra[k]["curve"]
+        assert ra[k]["decode_max_diff"] == 0
+    assert {r["threads"] for r in rb.values()} == {threads_per_worker(2)}
+    assert threads_per_worker(3, cores=2) == 1 and threads_per_worker(2, cores=16) == 8
+
+
+def test_store_refuses_garbage(tmp_path):
+    p = tmp_path / "x.sqlite"
+    p.write_bytes(b"not a database at all" * 100)
+    with pytest.raises(ConfigError, match="not a results database"):
+        Store(p)
+    with pytest.raises(ConfigError, match="no such results database"):
+        Store(tmp_path / "missing.sqlite", create=False)
+
+
+def test_ray_missing_is_a_clear_error(monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_ray(name, *a, **kw):
+        if name == "ray":
+            raise ImportError("No module named 'ray'")
+        return real_import(name, *a, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_ray)
+    with pytest.raises(ConfigError, match="pip install"):
+        make_executor("ray")
+    with pytest.raises(ConfigError, match="unknown executor"):
+        make_executor("slurm")
+
+
+# -- BD-rate and curves ------------------------------------------------------------------------
+
+def test_bd_rate_known_answers():
+    r = [0.25, 0.5, 1.0, 2.0]
+    q = [28.0, 31.0, 34.0, 37.0]
+    same = bd(r, q, r, q)
+    assert abs(same.bd_rate) < 1e-9 and abs(same.bd_metric) < 1e-9 and same.overlap == 1
+    cheaper = bd(r, q, [x * 0.8 for x in r], q)  # 20 % fewer bits at every quality
+    assert cheaper.bd_rate == pytest.approx(-20.0, abs=1e-6)
+    better = bd(r, q, r, [x + 0.5 for x in q])
+    assert better.bd_metric == pytest.approx(0.5, abs=1e-6) and better.bd_rate < 0
+    # LPIPS: lower is better, so a uniformly lower curve is a gain
+    lp = [0.4, 0.3, 0.2, 0.1]
+    gain = bd(r, lp, r, [x - 0.02 for x in lp], higher_is_better=False)
+    assert gain.bd_rate < 0 and gain.bd_metric == pytest.approx(-0.02, abs=1e-6)
+    assert math.isnan(bd(r, q, [5, 6, 7], [40, 41, 42]).bd_rate)  # no overlap
+    assert math.isnan(bd(r, q, [1.0], [33.0]).bd_rate)  # one point is no curve
+    # a worse, more expensive point is dropped rather than breaking the interpolation
+    x, y = efficient([0.2, 0.5, 0.4, 1.0], [28, 30, 31, 35])
+    assert list(x) == [0.2, 0.4, 1.0] and list(y) == [28, 31, 35]
+
+
+def _row(curve, image, rate, bpp, psnr_, kind="inr", seed=0):
+    return {"status": "done", "curve": curve, "image": image, "rate_json": rate, "bpp": bpp,
+            "psnr": psnr_, "ssim": 0.9, "msssim": 0.9, "msssim_db": 10.0, "lpips": None,
+            "encode_seconds": 1.0, "decode_seconds": 0.1, "kind": kind, "seed": seed,
+            "architecture": curve.split("|")[0], "loss": curve.split("|")[-1]}
+
+
+def test_curves_average_only_over_common_images():
+    rows = [_row("a|mse", "x", "1", 1.0, 30), _row("a|mse", "y", "1", 3.0, 34),
+            _row("a|mse", "x", "2", 2.0, 32, seed=0), _row("a|mse", "x", "2", 4.0, 36, seed=1),
+            _row("jpeg", "x", "1", 1.0, 29, kind="baseline")]
+    assert common_images(rows) == ["x"]
+    curves = {c.label: c for c in build_curves(rows)}
+    pts = curves["a|mse"].points
+    assert [(p.bpp, p.values["psnr"]) for p in pts] == [(1.0, 30), (3.0, 34)]  # seeds averaged
+    assert curves["a|mse"].series("lpips") == ([], [])
+    both = {c.label: c for c in build_curves(rows, ["x", "y"])}
+    assert [p.bpp for p in both["a|mse"].points] == [2.0]  # rate "2" lacks image y
+    assert "jpeg" not in both
+
+
+def test_sqlite_row_is_all_or_nothing(imgdir, tmp_path):
+    """A row is one INSERT in one transaction: a failure while writing leaves no trace."""
+    jobs = expand(baseline_spec(imgdir))[:1]
+    with Store(tmp_path / "r.sqlite") as store:
+        from inrcodec.bench.job import run_job
+
+        outcome = run_job(jobs[0])
+        outcome.row["psnr"] = object()  # not storable: the INSERT fails
+        with pytest.raises(sqlite3.Error):
+            store.save(jobs[0], outcome)
+        assert store.rows() == []
