@@ -70,10 +70,10 @@ def image_to_pil(image: Image) -> PILImage.Image:
     if image.bit_depth == 16:
         if image.channels != 1:
             raise InputError("16-bit output is supported for single-channel images only")
-        return PILImage.fromarray(codes[:, :, 0].astype(np.uint16), mode="I;16")
+        return PILImage.fromarray(np.ascontiguousarray(codes[:, :, 0], dtype=np.uint16))  # I;16
     if image.channels == 1:
-        return PILImage.fromarray(codes[:, :, 0], mode="L")
-    return PILImage.fromarray(codes, mode=image.mode)
+        return PILImage.fromarray(np.ascontiguousarray(codes[:, :, 0]))  # L
+    return PILImage.fromarray(codes)  # RGB or RGBA from the channel count
 
 
 def check_output_path(path: str | os.PathLike) -> Path:

@@ -1,0 +1,78 @@
+"""Shared pieces of the benchmark scripts: the named image protocols and result recording."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import platform
+from pathlib import Path
+
+import torch
+
+import inrcodec
+from inrcodec.image import Image
+from inrcodec.io import pil_to_image
+
+ROOT = Path(__file__).resolve().parents[1]
+KODAK = ROOT.parent / "shared" / "data" / "kodak"
+KODAK6 = ("kodim01", "kodim03", "kodim08", "kodim15", "kodim20", "kodim23")
+
+
+def protocol_images(protocol: str, names: tuple[str, ...] = KODAK6) -> dict[str, Image]:
+    """kodak6 (full size), kodak6-half (Pillow reduce(2), box filter) or kodak24."""
+    from PIL import Image as PILImage
+
+    if protocol == "kodak24":
+        names = tuple(f"kodim{i:02d}" for i in range(1, 25))
+    out = {}
+    for name in names:
+        with PILImage.open(KODAK / f"{name}.png") as im:
+            im = im.convert("RGB")
+            if protocol == "kodak6-half":
+                im = im.reduce(2)
+            elif protocol not in ("kodak6", "kodak24"):
+                raise ValueError(f"unknown protocol {protocol}")
+            out[name] = pil_to_image(im, source=name)
+    return out
+
+
+def machine() -> str:
+    return (f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch "
+            f"{torch.__version__}, inrcodec {inrcodec.__version__}")
+
+
+def today() -> str:
+    return datetime.date.today().isoformat()
+
+
+def load_rows(path: Path) -> list[dict]:
+    return json.loads(path.read_text())["rows"] if path.exists() else []
+
+
+def save_rows(path: Path, meta: dict, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1, default=str))
+
+
+RECON = ROOT / "bench-runs" / "recon"  # decoded images (not committed)
+
+
+def save_recon(result: inrcodec.EncodeResult, key: str) -> str:
+    """Keep the decoded image so metrics can be (re)computed without re-encoding."""
+    from inrcodec.io import write_image
+
+    RECON.mkdir(parents=True, exist_ok=True)
+    path = RECON / f"{key}.png"
+    write_image(result.reconstruction, path)
+    return str(path)
+
+
+def fill_lpips(rows: list[dict], reference: dict[str, Image]) -> None:
+    """Add LPIPS to rows that lack it, from their saved reconstructions."""
+    from inrcodec.io import read_image
+    from inrcodec.metrics import evaluate
+
+    for r in rows:
+        if r.get("lpips") is None and Path(r.get("recon", "")).exists():
+            m = evaluate(reference[r["image"]], read_image(r["recon"]), lpips=True)
+            r["lpips"] = m["lpips"]

@@ -1,0 +1,114 @@
+"""Issue 5 benchmark: NIF rate presets on a Kodak protocol; bpp, PSNR, MS-SSIM, LPIPS, seconds.
+
+NIF's published Kodak means (bpp / PSNR / MS-SSIM): 0.277/28.32/0.926, 0.577/30.94/0.959,
+0.969/33.22/0.976, 1.629/35.62/0.986, 2.605/38.00/0.992, 4.028/40.45/0.995 (GPU, full recipe).
+
+    python benchmarks/nif_kodak.py --protocol kodak6-half --presets 120,280 --schedule fast
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (  # noqa: E402
+    ROOT,
+    fill_lpips,
+    load_rows,
+    machine,
+    protocol_images,
+    save_recon,
+    save_rows,
+    today,
+)
+
+import inrcodec  # noqa: E402
+
+PUBLISHED = [(0.277, 28.32, 0.926), (0.577, 30.94, 0.959), (0.969, 33.22, 0.976),
+             (1.629, 35.62, 0.986), (2.605, 38.00, 0.992), (4.028, 40.45, 0.995)]
+SCHEDULES = {"fast": {"steps": 400, "rounds": 4, "qat_steps": 80, "qat_rounds": 2},
+             "paper": {}}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--protocol", default="kodak6-half")
+    ap.add_argument("--presets", default="120,280")
+    ap.add_argument("--schedule", default="fast", choices=SCHEDULES)
+    ap.add_argument("--loss", default="lcssim")
+    ap.add_argument("--images", default="", help="comma list to restrict the protocol")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/nif_kodak")
+    a = ap.parse_args()
+    images = protocol_images(a.protocol)
+    if a.images:
+        images = {k: v for k, v in images.items() if k in a.images.split(",")}
+    cmd = " ".join(["python benchmarks/nif_kodak.py"] + sys.argv[1:])
+    meta = {"protocol": a.protocol, "schedule": a.schedule, "loss": a.loss, "date": today(),
+            "machine": machine() + " (2 shared cores, other jobs running)", "command": cmd}
+    path = a.out.with_suffix(".json")
+    rows = load_rows(path)
+    done = {(r["image"], r["preset"], r["schedule"], r["protocol"]) for r in rows}
+    for preset in a.presets.split(","):
+        for name, image in images.items():
+            if (name, preset, a.schedule, a.protocol) in done:
+                continue
+            r = inrcodec.encode(image, codec="nif", preset=preset, loss=a.loss, device="cpu",
+                                lpips=False, **SCHEDULES[a.schedule])
+            row = {"image": name, "preset": preset, "schedule": a.schedule,
+                   "protocol": a.protocol, "bpp": r.bpp, "payload_bpp": r.payload_bpp,
+                   **r.metrics, "encode_seconds": r.encode_seconds,
+                   "fit_steps": r.log["fit_steps"], "qat_steps": r.log.get("qat_steps", 0),
+                   "weight_coder": r.log["weight_coder"], "weight_bytes": r.log["weight_bytes"],
+                   "lpips": None,
+                   "recon": save_recon(r, f"nif_{a.protocol}_{preset}_{a.schedule}_{name}")}
+            print(row, flush=True)
+            rows.append(row)
+            save_rows(path, meta, rows)
+    try:
+        fill_lpips(rows, protocol_images(a.protocol))
+    except ImportError:
+        print("LPIPS not available yet: rerun the same command later to fill it in")
+    save_rows(path, meta, rows)
+    write_markdown(a.out.with_suffix(".md"), meta, rows)
+
+
+def write_markdown(path: Path, meta: dict, rows: list[dict]) -> None:
+    lines = [f"# NIF on {meta['protocol']} ({meta['date']})", "",
+             f"Command: `{meta['command']}`  ", f"Machine: {meta['machine']}  ",
+             f"Loss: {meta['loss']}; schedule `{meta['schedule']}` (see SCHEDULES in the "
+             "script; `paper` = 10x150 fit + 5x40 QAT steps).", "",
+             "## Means per preset", "",
+             "| preset | schedule | images | bpp | PSNR dB | MS-SSIM | LPIPS | encode s | "
+             "brotli wins |", "|---|---|---|---|---|---|---|---|---|"]
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["preset"], r["schedule"], r["protocol"]), []).append(r)
+    for (preset, sched, _), g in sorted(groups.items(), key=lambda kv: int(kv[0][0])):
+        m = {k: statistics.mean(r[k] if r[k] is not None else float("nan") for r in g)
+             for k in ("bpp", "psnr", "msssim", "lpips", "encode_seconds")}
+        brotli = sum(r["weight_coder"] == "brotli" for r in g)
+        lines.append(f"| {preset} | {sched} | {len(g)} | {m['bpp']:.3f} | {m['psnr']:.2f} | "
+                     f"{m['msssim']:.4f} | {m['lpips']:.3f} | {m['encode_seconds']:.0f} | "
+                     f"{brotli}/{len(g)} |")
+    lines += ["", "Published NIF Kodak means (full-size Kodak, GPU, paper recipe): " +
+              ", ".join(f"{b} bpp / {p} dB / {s}" for b, p, s in PUBLISHED), "",
+              "## Per image", "", "| image | preset | bpp | PSNR | MS-SSIM | LPIPS | s | "
+              "laplace-range B | brotli B |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        wb = r["weight_bytes"]
+        lines.append(f"| {r['image']} | {r['preset']} | {r['bpp']:.3f} | {r['psnr']:.2f} | "
+                     f"{r['msssim']:.4f} | {_f(r['lpips'])} | {r['encode_seconds']:.0f} | "
+                     f"{wb.get('laplace-range', '-')} | {wb['brotli']} |")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _f(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+import numpy as np
+import pytest
+from PIL import Image as PILImage
+
+from inrcodec.errors import InputError
+from inrcodec.image import Image
+from inrcodec.io import read_image, write_image
+
+
+@pytest.mark.parametrize("mode,expect", [("RGB", "RGB"), ("L", "L"), ("RGBA", "RGBA"),
+                                         ("P", "RGB"), ("LA", "RGBA"), ("1", "L")])
+def test_png_modes(tmp_path, mode, expect):
+    rng = np.random.default_rng(0)
+    src = PILImage.fromarray(rng.integers(0, 255, (6, 9, 3), dtype=np.uint8)).convert(mode)
+    p = tmp_path / "a.png"
+    src.save(p)
+    img = read_image(p)
+    assert img.mode == expect and img.bit_depth == 8 and (img.height, img.width) == (6, 9)
+    out = tmp_path / "b.png"
+    write_image(img, out)
+    assert np.array_equal(np.asarray(PILImage.open(out).convert(expect)),
+                          np.asarray(src.convert(expect)))
+
+
+def test_jpeg_in_and_out(tmp_path):
+    rng = np.random.default_rng(1)
+    p = tmp_path / "a.jpg"
+    PILImage.fromarray(rng.integers(0, 255, (16, 16, 3), dtype=np.uint8)).save(p, quality=90)
+    img = read_image(p)
+    assert img.mode == "RGB"
+    write_image(img, tmp_path / "b.jpg")
+    with pytest.raises(InputError, match="JPEG"):
+        write_image(Image(img.data[:1], 16, "L"), tmp_path / "c.jpg")
+
+
+def test_16bit_roundtrip_is_exact(tmp_path):
+    arr = np.random.default_rng(2).integers(0, 65535, (7, 5), dtype=np.uint16)
+    p = tmp_path / "a.png"
+    PILImage.fromarray(arr).save(p)
+    img = read_image(p)
+    assert img.bit_depth == 16 and img.mode == "L"
+    assert np.array_equal(img.to_codes()[:, :, 0], arr)
+    out = tmp_path / "b.png"
+    write_image(img, out)
+    assert np.array_equal(np.asarray(PILImage.open(out)).astype(np.uint16), arr)
+
+
+def test_bad_inputs(tmp_path):
+    (tmp_path / "t.png").write_bytes(b"\x89PNG\r\n\x1a\n garbage")
+    with pytest.raises(InputError):
+        read_image(tmp_path / "t.png")
+    with pytest.raises(InputError, match="no such file"):
+        read_image(tmp_path / "missing.png")
+    with pytest.raises(InputError, match="directory"):
+        read_image(tmp_path)
+    img = read_image(_tiny(tmp_path))
+    with pytest.raises(InputError, match="unsupported output"):
+        write_image(img, tmp_path / "x.bmpx")
+    with pytest.raises(InputError, match="does not exist"):
+        write_image(img, tmp_path / "no" / "x.png")
+
+
+def _tiny(tmp_path):
+    p = tmp_path / "tiny.png"
+    PILImage.new("RGB", (3, 2), (10, 20, 30)).save(p)
+    return p
