@@ -32,8 +32,11 @@ PROBE = """<script>
 window.__errs = [];
 window.addEventListener('error', function (e) {
   var t = e.target;
-  if (t && t !== window && (t.src || t.href)) { __errs.push('failed to load ' + (t.src || t.href)); }
-  else { __errs.push('uncaught error: ' + e.message); }
+  if (t && t !== window && (t.src || t.href)) {
+    __errs.push('failed to load ' + (t.src || t.href));
+  } else {
+    __errs.push('uncaught error: ' + e.message);
+  }
 }, true);
 ['error', 'warn'].forEach(function (k) {
   var orig = console[k];

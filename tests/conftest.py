@@ -35,6 +35,11 @@ def requires_shared(*parts: str) -> Path:
     return path
 
 
+# Tiny tensors gain nothing from a second thread, and a busy machine makes OpenMP's spinning
+# threads very slow: one thread keeps the suite's time predictable.
+torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)

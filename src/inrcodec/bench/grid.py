@@ -31,7 +31,7 @@ class Job:
     codec: str
     variant: str  # codec preset (INR) or baseline variant ("444", "420" or "")
     loss: str  # "" for baselines
-    rate: tuple[tuple[str, Any], ...]  # the settings that pick the rate point (quality for baselines)
+    rate: tuple[tuple[str, Any], ...]  # settings picking the rate point (baselines: quality)
     settings: tuple[tuple[str, Any], ...]  # other codec setting overrides
     seed: int
     device: str

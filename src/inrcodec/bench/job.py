@@ -84,7 +84,7 @@ def _codec_version(job: Job) -> str:
         import imagecodecs
 
         return f"libjxl {imagecodecs.jpegxl_version()}"
-    lib = {"jpeg": "jpg", "webp": "webp", "avif": "avif"}[job.codec]
+    lib = {"jpeg": "libjpeg_turbo", "webp": "webp", "avif": "avif"}[job.codec]
     return f"{job.codec} {features.version(lib)} (Pillow {PILImage.__version__})"
 
 

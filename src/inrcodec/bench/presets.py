@@ -3,12 +3,22 @@
 seed-study reproduces the grid of Catania & Allegra (ICIP 2024), "Redefining visual quality:
 the impact of loss functions on INR-based image compression": Cool-chic v1, Cool-chic v2 and
 NIF, each trained with five losses (MSE, L1, LogCosh, LogCosh+SSIM, L1+SSIM), on the 24 Kodak
-images, against JPEG, WebP, AVIF and JPEG XL. The MSE-family loss is `mse` for Cool-chic (its
-rate-distortion loss is lambda-weighted MSE) and `rmse` for NIF, as in their reference code.
+images, against JPEG, WebP, AVIF and JPEG XL. The paper's "MSE/RMSE" column is `mse` here for
+every architecture (`rmse` is available; a study anchors its BD tables on whichever is run).
 
 quick is the same study shrunk to finish in under 30 minutes on 2 CPU cores while still
 producing every figure and table: two kodak6-half images cropped to 128x128, three rate
 points, the codecs' fast presets with fewer steps.
+
+Cost of seed-study (24 Kodak images at 768x512; job counts from `--dry-run`): 1368 baseline
+jobs (minutes in total) and, per INR architecture, rates x 5 losses x 24 images (NIF: 4 x 5 x 24
+= 480 jobs). Measured on 2 shared CPU cores (AMD EPYC vCPUs, 2 torch threads, 2026-11-24): a NIF
+step on one full Kodak image takes 2.75 s for the 120 configuration and 9.4 s for the 360 one,
+so one NIF job with the default 1500 + 200 steps takes ~1.3 h to ~4.4 h and the NIF part of
+the grid roughly 50 days: seed-study is a GPU or cluster run (`--executor ray`). The GPU cost
+was not measured in this session (no GPU available); time one job with
+`inrcodec bench --preset seed-study --codec nif --limit 1 --loss mse --rate "..."` and scale it
+by the job count. Cool-chic's cost is to be added when its codecs land.
 
 Each codec's rate sweep is a list of setting tables (`RATES[codec][level]`); encoder-only
 knobs shared by every rate point are in `SETTINGS[codec][level]`.
@@ -25,22 +35,37 @@ STUDY_LOSSES = ["mse", "l1", "logcosh", "lcssim", "l1ssim"]
 STUDY_CODECS = ["coolchic-v1", "coolchic-v2", "nif"]
 ALL_BASELINES = ["jpeg/444", "jpeg/420", "webp", "avif", "jpegxl"]
 
+# Weight-INR codecs set their rate by network size, so the 128x128 crops of `quick` need
+# smaller networks than full Kodak images to land in the same bpp range (~0.5-4 bpp).
 RATES: dict[str, dict[str, list[dict[str, Any]]]] = {
-    # COIN's network sizes (layers x width), from ~0.07 to ~0.6 bpp at 16-bit weights
+    # COIN's network sizes (layers x width): ~0.07 to ~0.6 bpp on full Kodak images
     "siren": {
-        "quick": [{"layers": 5, "width": 20}, {"layers": 10, "width": 28},
-                  {"layers": 10, "width": 40}],
+        "quick": [{"layers": 4, "width": 16}, {"layers": 5, "width": 20},
+                  {"layers": 6, "width": 28}],
         "full": [{"layers": 5, "width": 20}, {"layers": 10, "width": 28},
                  {"layers": 10, "width": 40}, {"layers": 13, "width": 49}],
     },
     "pe-mlp": {
-        "quick": [{"width": 24}, {"width": 48}, {"width": 72}],
+        "quick": [{"width": 12}, {"width": 16}, {"width": 24}],
         "full": [{"width": 24}, {"width": 36}, {"width": 48}, {"width": 72}, {"width": 96}],
+    },
+    # NIF's public Kodak configurations 120/200/280/360 (0.28 to 1.63 bpp in the NIF paper);
+    # quick: the same shape scaled down
+    "nif": {
+        "quick": [{"hidden": [24, 16, 12, 8], "mod_hidden": [8, 4]},
+                  {"hidden": [48, 24, 16, 10], "mod_hidden": [8, 4]},
+                  {"hidden": [64, 32, 20, 12], "mod_hidden": [16, 8]}],
+        "full": [{"hidden": [120, 40, 28, 16], "mod_hidden": [16, 8]},
+                 {"hidden": [200, 64, 40, 20], "mod_hidden": [64, 16, 8]},
+                 {"hidden": [280, 100, 48, 16], "mod_hidden": [64, 16, 8]},
+                 {"hidden": [360, 150, 70, 32], "mod_hidden": [64, 16, 8]}],
     },
 }
 SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
-    "siren": {"quick": {"steps": 400, "qat_steps": 40}, "full": {}},
-    "pe-mlp": {"quick": {"steps": 400, "qat_steps": 40}, "full": {}},
+    "siren": {"quick": {"steps": 300, "qat_steps": 30}, "full": {}},
+    "pe-mlp": {"quick": {"steps": 300, "qat_steps": 30}, "full": {}},
+    "nif": {"quick": {"steps": 300, "rounds": 3, "qat_steps": 60, "qat_rounds": 2},
+            "full": {}},
 }
 PRESET_OF: dict[str, dict[str, str]] = {}  # codec -> level -> codec preset (default: "default")
 LOSSES_OF: dict[str, list[str]] = {}  # codec -> its study losses when they differ from STUDY_LOSSES

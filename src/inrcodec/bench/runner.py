@@ -117,6 +117,9 @@ def run_grid(jobs: Sequence[Job], store: Store, executor: LocalExecutor | RayExe
                     console.print(f"[red]failed[/red] {job.curve} {job.image.name} "
                                   f"{job.rate_dict()}: {err}", highlight=False)
                 bar.update(task, advance=1, eta=eta.text(), last=last)
+                if progress and not console.is_terminal:  # logs get one line per job instead
+                    n = summary.skipped + summary.done + summary.failed
+                    console.print(f"[{n}/{len(jobs)}] {eta.text()} {last}", highlight=False)
     finally:
         summary.seconds = time.perf_counter() - t0
         store.finish_run(run_id, summary.done, summary.failed)
