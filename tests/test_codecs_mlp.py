@@ -115,3 +115,37 @@ def test_coin_sizes_match_published_parameter_counts():
     # COIN: bpp = 16 * params / (768*512): 0.074, 0.307, 0.611, 1.209 bpp (+/- rounding)
     for k, bpp in {"5x20": 0.074, "10x28": 0.307, "10x40": 0.611, "13x49": 1.209}.items():
         assert 16 * counts[k] / (768 * 512) == pytest.approx(bpp, rel=0.02), k
+
+
+def test_compile_is_automatic_only_for_long_runs():
+    from inrcodec.codecs.weight_inr import COMPILE_MIN_PIXEL_STEPS, wants_compile
+
+    assert not wants_compile(None, 32, 32, 300)
+    assert wants_compile(None, 512, 768, COMPILE_MIN_PIXEL_STEPS // (512 * 768) + 1)
+    assert wants_compile(True, 1, 1, 1) and not wants_compile(False, 512, 768, 10**6)
+
+
+@pytest.mark.slow
+def test_compiled_training_gives_a_file_like_eager(small):
+    """torch.compile'd fit (compiled for real: ~10-60 s, once) decodes and matches eager."""
+    kw = dict(steps=120, lpips=False, **FAST["siren"])
+    eager = inrcodec.encode(small, compile=False, **kw)
+    comp = inrcodec.encode(small, compile=True, **kw)
+    assert comp.log["compiled"] and not eager.log["compiled"]
+    assert torch.equal(inrcodec.decode(comp).data, comp.reconstruction.quantized().data)
+    assert abs(comp.metrics["psnr"] - eager.metrics["psnr"]) < 0.5
+
+
+def test_compile_failure_falls_back_to_eager(small, monkeypatch):
+    def broken_compile(fn, **kwargs):
+        def run(*args):
+            raise RuntimeError("no C++ compiler")
+
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken_compile)
+    kw = dict(steps=60, lpips=False, **FAST["siren"])
+    with pytest.warns(RuntimeWarning, match="eager mode"):
+        fallback = inrcodec.encode(small, compile=True, **kw)
+    eager = inrcodec.encode(small, compile=False, **kw)
+    assert bytes(fallback) == bytes(eager)  # the fallback is exactly the eager fit

@@ -29,7 +29,7 @@ from ..fitting import FitLog, optimize
 from ..losses import Loss
 from .base import ProgressFn
 from .siren import check_common
-from .weight_inr import CoordinateNet, WeightINRCodec, pixel_grid, render_points
+from .weight_inr import CoordinateNet, WeightINRCodec, pixel_grid
 
 
 @functools.lru_cache(maxsize=16)
@@ -89,14 +89,10 @@ class NIFNet(CoordinateNet):
             h = torch.sin(period * layer(h))
         return self.tail(h) + 0.5
 
-    def render(self, height: int, width: int, chunk: int | None = None) -> torch.Tensor:
+    def point_inputs(self, height: int, width: int) -> tuple[torch.Tensor, ...]:
         p = next(self.parameters())
-        enc = geometric_encoding(height, width, self.freqs, self.base, p.device, p.dtype)
-        mod = geometric_encoding(height, width, self.mod_freqs, self.base, p.device, p.dtype)
-        both = torch.cat([enc, mod], dim=1)
-        split = enc.shape[1]
-        return render_points(lambda x: self.points(x[:, :split], x[:, split:]), both,
-                             self.out_channels, height, width, chunk)
+        return (geometric_encoding(height, width, self.freqs, self.base, p.device, p.dtype),
+                geometric_encoding(height, width, self.mod_freqs, self.base, p.device, p.dtype))
 
 
 @dataclass
@@ -120,6 +116,7 @@ class NIFSettings:
     qat_lr: float = 5e-5
     qat_eta_min: float = 2e-5
     patching: int = 2
+    compile: bool | None = None  # torch.compile the fit phase; None: when long enough
 
 
 # Kodak configurations of the public NIF code (named by the first layer's width) and the

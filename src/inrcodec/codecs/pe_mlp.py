@@ -16,7 +16,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from .siren import check_common
-from .weight_inr import CoordinateNet, WeightINRCodec, pixel_grid, render_points
+from .weight_inr import CoordinateNet, WeightINRCodec, pixel_grid
 
 
 @functools.lru_cache(maxsize=8)
@@ -48,10 +48,9 @@ class PEMLP(CoordinateNet):
             h = torch.relu(layer(h))
         return self.head(h) + 0.5
 
-    def render(self, height: int, width: int, chunk: int | None = None) -> torch.Tensor:
+    def point_inputs(self, height: int, width: int) -> tuple[torch.Tensor, ...]:
         p = next(self.parameters())
-        enc = encoded_grid(height, width, self.bands, p.device, p.dtype)
-        return render_points(self.points, enc, self.out_channels, height, width, chunk)
+        return (encoded_grid(height, width, self.bands, p.device, p.dtype),)
 
 
 @dataclass
@@ -65,6 +64,7 @@ class PEMLPSettings:
     lr: float = 1e-3
     qat_steps: int | None = None  # None: 10% of steps
     qat_lr: float = 1e-4
+    compile: bool | None = None  # torch.compile the fit phase; None: when long enough
 
 
 class PEMLPCodec(WeightINRCodec):

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
-from .weight_inr import CoordinateNet, WeightINRCodec, pixel_grid, render_points
+from .weight_inr import CoordinateNet, WeightINRCodec, pixel_grid
 
 
 class SineLayer(nn.Module):
@@ -47,10 +47,9 @@ class Siren(CoordinateNet):
     def points(self, coords: torch.Tensor) -> torch.Tensor:
         return self.head(self.body(coords)) + 0.5  # start near mid-grey
 
-    def render(self, height: int, width: int, chunk: int | None = None) -> torch.Tensor:
+    def point_inputs(self, height: int, width: int) -> tuple[torch.Tensor, ...]:
         p = next(self.parameters())
-        coords = pixel_grid(height, width, p.device, p.dtype)
-        return render_points(self.points, coords, self.out_channels, height, width, chunk)
+        return (pixel_grid(height, width, p.device, p.dtype),)
 
 
 @dataclass
@@ -63,6 +62,7 @@ class SirenSettings:
     lr: float = 2e-4
     qat_steps: int | None = None  # None: 10% of steps
     qat_lr: float = 2e-5
+    compile: bool | None = None  # torch.compile the fit phase; None: when long enough
 
 
 COIN_SIZES = {"5x20": (5, 20), "10x28": (10, 28), "10x40": (10, 40), "13x49": (13, 49)}

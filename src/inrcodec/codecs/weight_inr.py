@@ -11,6 +11,7 @@ cannot flip the final rounding to integer codes in practice.
 from __future__ import annotations
 
 import functools
+import warnings
 from abc import abstractmethod
 from collections.abc import Callable
 from typing import Any
@@ -32,13 +33,27 @@ RENDER_CHUNK = 1 << 16  # pixels per forward pass at decode time (bounds memory)
 
 
 class CoordinateNet(torch.nn.Module):
-    """A network that renders an image of a given size from its own parameters."""
+    """A network that renders an image of a given size from its own parameters.
+
+    Subclasses give the per-pixel inputs (`point_inputs`, constant for a given size) and the
+    per-pixel function (`points`); keeping the two apart lets training compute the inputs once
+    and compile `points` alone.
+    """
 
     out_channels: int
 
     @abstractmethod
+    def point_inputs(self, height: int, width: int) -> tuple[torch.Tensor, ...]:
+        """Per-pixel inputs, each [H*W, D], row-major, on the parameters' device and dtype."""
+
+    @abstractmethod
+    def points(self, *inputs: torch.Tensor) -> torch.Tensor:
+        """Per-pixel inputs -> [P, C] outputs."""
+
     def render(self, height: int, width: int, chunk: int | None = None) -> torch.Tensor:
         """-> [1, C, H, W] (unclamped)."""
+        return render_points(self.points, self.point_inputs(height, width), self.out_channels,
+                             height, width, chunk)
 
     def forward(self, height: int, width: int, chunk: int | None = None) -> torch.Tensor:
         return self.render(height, width, chunk)
@@ -53,14 +68,58 @@ def pixel_grid(height: int, width: int, device: torch.device | str = "cpu",
     return torch.stack(torch.meshgrid(ys, xs, indexing="ij"), dim=-1).reshape(-1, 2)
 
 
-def render_points(net: torch.nn.Module, coords: torch.Tensor, channels: int, height: int,
-                  width: int, chunk: int | None) -> torch.Tensor:
-    """Run a per-point network over the grid (in chunks) and fold to [1, C, H, W]."""
-    if chunk is None or coords.shape[0] <= chunk:
-        out = net(coords)
+def render_points(fn: Callable[..., torch.Tensor], inputs: tuple[torch.Tensor, ...],
+                  channels: int, height: int, width: int, chunk: int | None) -> torch.Tensor:
+    """Run a per-point function over the grid (in chunks) and fold to [1, C, H, W]."""
+    if chunk is None or inputs[0].shape[0] <= chunk:
+        out = fn(*inputs)
     else:
-        out = torch.cat([net(c) for c in coords.split(chunk)])
+        parts = zip(*(x.split(chunk) for x in inputs), strict=True)
+        out = torch.cat([fn(*part) for part in parts])
     return out.t().reshape(1, channels, height, width)
+
+
+# Compiling pays off only when amortised: below this many pixel-steps the first call's
+# compilation (seconds; tens of seconds with a cold cache) costs more than it saves. The
+# per-step gain is measured by benchmarks/inr_speed.py (results in benchmarks/results/).
+COMPILE_MIN_PIXEL_STEPS = 100_000_000
+
+
+def wants_compile(setting: bool | None, height: int, width: int, steps: int) -> bool:
+    """The `compile` setting: True/False as given; None (auto) when the run is long enough."""
+    if setting is not None:
+        return bool(setting)
+    return height * width * steps >= COMPILE_MIN_PIXEL_STEPS
+
+
+def training_render(net: CoordinateNet, height: int, width: int,
+                    compile_: bool) -> Callable[[], torch.Tensor]:
+    """The fit phase's render: inputs computed once, `points` optionally torch.compile'd.
+
+    If compilation fails (no C++ compiler, unsupported backend) training goes on in eager
+    mode with a warning; the two differ only in floating-point rounding.
+    """
+    inputs = net.point_inputs(height, width)
+
+    def fold(*x: torch.Tensor) -> torch.Tensor:
+        return net.points(*x).t().reshape(1, net.out_channels, height, width)
+
+    if not compile_:
+        return lambda: fold(*inputs)
+    current: list[Callable[..., torch.Tensor]] = [torch.compile(fold, dynamic=False)]
+
+    def render() -> torch.Tensor:
+        try:
+            return current[0](*inputs)
+        except Exception as exc:  # any compiler failure: fall back to eager and go on
+            if current[0] is fold:
+                raise
+            warnings.warn(f"torch.compile failed ({type(exc).__name__}: {exc}); training in "
+                          "eager mode", RuntimeWarning, stacklevel=2)
+            current[0] = fold
+            return fold(*inputs)
+
+    return render
 
 
 class WeightINRCodec(Codec):
@@ -87,9 +146,11 @@ class WeightINRCodec(Codec):
         net = self.build(settings, image.channels).to(device)
         target = image.data.unsqueeze(0).to(device)
         h, w = image.height, image.width
-        fit = self.train_phase(net, lambda: net.render(h, w), target, loss, settings, False,
-                               progress)
-        log = {"fit_steps": fit.steps, "fit_loss": fit.best_loss, "fit_seconds": fit.seconds}
+        compile_ = wants_compile(getattr(settings, "compile", False), h, w, settings.steps)
+        fit = self.train_phase(net, training_render(net, h, w, compile_), target, loss,
+                               settings, False, progress)
+        log = {"compiled": compile_, "fit_steps": fit.steps, "fit_loss": fit.best_loss,
+               "fit_seconds": fit.seconds}
         if settings.qat_steps > 0:
             def render_q() -> torch.Tensor:
                 params = {n: fake_quantize(p, settings.bits) for n, p in net.named_parameters()}

@@ -1,0 +1,102 @@
+"""Training speed of the weight-INR codecs: seconds per fit step, eager vs torch.compile.
+
+Both modes train the same network on the same image in alternating blocks of steps, so the
+ratio compiled/eager is measured under the same machine load (these cores are shared: absolute
+seconds are noisy, ratios much less). Also records the first compiled call (compilation time).
+
+    python benchmarks/inr_speed.py --protocol kodak6-half --image kodim01 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+from common import ROOT, machine, protocol_images, save_rows, today  # noqa: E402
+
+from inrcodec.codecs.nif import patched  # noqa: E402
+from inrcodec.codecs.registry import get_codec  # noqa: E402
+from inrcodec.codecs.weight_inr import training_render  # noqa: E402
+from inrcodec.losses import parse_loss  # noqa: E402
+
+CASES = {  # name -> (codec, preset, loss)
+    "nif-120": ("nif", "120", "lcssim"),
+    "nif-280": ("nif", "280", "lcssim"),
+    "siren-10x28": ("siren", "10x28", "mse"),
+    "pe-mlp-default": ("pe-mlp", "default", "mse"),
+}
+
+
+def time_steps(render, net, target, loss, steps: int) -> float:
+    opt = torch.optim.Adam(net.parameters(), lr=1e-4)
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        opt.zero_grad(set_to_none=True)
+        loss(render(), target).backward()
+        opt.step()
+    return (time.perf_counter() - t0) / steps
+
+
+def measure(case: str, image, blocks: int, block_steps: int) -> dict:
+    codec_name, preset, loss_name = CASES[case]
+    codec = get_codec(codec_name)
+    settings = codec.make_settings(preset)
+    torch.manual_seed(0)
+    net = codec.build(settings, image.channels)
+    target = image.data.unsqueeze(0)
+    loss = parse_loss(loss_name)
+    if codec_name == "nif":
+        loss = patched(loss, settings.patching)
+    h, w = image.height, image.width
+    eager = training_render(net, h, w, compile_=False)
+    compiled = training_render(net, h, w, compile_=True)
+    t0 = time.perf_counter()
+    time_steps(compiled, net, target, loss, 1)
+    first = time.perf_counter() - t0
+    time_steps(eager, net, target, loss, 2)  # warm both
+    times: dict[str, list[float]] = {"eager": [], "compiled": []}
+    for _ in range(blocks):
+        times["eager"].append(time_steps(eager, net, target, loss, block_steps))
+        times["compiled"].append(time_steps(compiled, net, target, loss, block_steps))
+    e, c = statistics.median(times["eager"]), statistics.median(times["compiled"])
+    return {"case": case, "codec": codec_name, "preset": preset, "loss": loss_name,
+            "height": h, "width": w, "params": sum(p.numel() for p in net.parameters()),
+            "eager_s_per_step": e, "compiled_s_per_step": c, "speedup": e / c,
+            "first_compiled_call_s": first, "blocks": blocks, "block_steps": block_steps,
+            "eager_blocks": times["eager"], "compiled_blocks": times["compiled"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--protocol", default="kodak6-half")
+    ap.add_argument("--image", default="kodim01")
+    ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--blocks", type=int, default=4)
+    ap.add_argument("--block-steps", type=int, default=10)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/inr_speed.json")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    image = protocol_images(a.protocol, (a.image,))[a.image]
+    rows = []
+    for case in a.cases.split(","):
+        row = measure(case, image, a.blocks, a.block_steps)
+        print(f"{case:16s} eager {row['eager_s_per_step']:.4f} s/step  compiled "
+              f"{row['compiled_s_per_step']:.4f} s/step  x{row['speedup']:.2f}  "
+              f"(first compiled call {row['first_compiled_call_s']:.1f} s)", flush=True)
+        rows.append(row)
+    meta = {"protocol": a.protocol, "image": a.image, "date": today(), "machine": machine(),
+            "load_average": os.getloadavg(),
+            "command": " ".join(["python benchmarks/inr_speed.py"] + sys.argv[1:])}
+    save_rows(a.out, meta, rows)
+
+
+if __name__ == "__main__":
+    main()
