@@ -16,9 +16,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
+    COMPILE,
     KODAK,
     ROOT,
     fill_lpips,
+    fmt3,
     load_rows,
     machine,
     protocol_images,
@@ -41,6 +43,8 @@ def main() -> None:
     ap.add_argument("--sizes", default=",".join(SIZES))
     ap.add_argument("--siren-lr", type=float, default=5e-4)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/coin_kodim23")
+    ap.add_argument("--compile", default="auto", choices=COMPILE,
+                    help="torch.compile the fit phase (auto: the codec decides)")
     a = ap.parse_args()
     cmd = " ".join(["python benchmarks/coin_kodim23.py"] + sys.argv[1:])
     meta = {"image": "kodim23.png 768x512", "date": today(), "command": cmd,
@@ -53,7 +57,8 @@ def main() -> None:
             if (codec, size, a.steps) in done:
                 continue
             layers, width = SIZES[size]
-            settings = {"layers": layers, "width": width, "steps": a.steps}
+            settings = {"layers": layers, "width": width, "steps": a.steps,
+                        "compile": COMPILE[a.compile]}
             if codec == "siren":
                 settings["lr"] = a.siren_lr
             else:
@@ -89,13 +94,9 @@ def write_markdown(path: Path, meta: dict, rows: list[dict]) -> None:
     for r in rows:
         lines.append(f"| {r['codec']} | {r['size']} | {r['params']} | {r['steps']} "
                      f"(+{r['qat_steps']}) | {r['bpp']:.3f} | {r['payload_bpp']:.3f} | "
-                     f"{r['psnr']:.2f} | {r['msssim']:.4f} | {_f(r.get('lpips'))}"
+                     f"{r['psnr']:.2f} | {r['msssim']:.4f} | {fmt3(r.get('lpips'))}"
                      f" | {r['encode_seconds']:.0f} | {r['coin_bpp']} / {r['coin_psnr']} |")
     path.write_text("\n".join(lines) + "\n")
-
-
-def _f(v: float | None) -> str:
-    return "-" if v is None else f"{v:.3f}"
 
 
 if __name__ == "__main__":

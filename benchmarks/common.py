@@ -15,6 +15,7 @@ from inrcodec.io import pil_to_image
 
 ROOT = Path(__file__).resolve().parents[1]
 KODAK = ROOT.parent / "shared" / "data" / "kodak"
+COMPILE = {"auto": None, "on": True, "off": False}  # --compile choices -> setting
 KODAK6 = ("kodim01", "kodim03", "kodim08", "kodim15", "kodim20", "kodim23")
 
 
@@ -76,3 +77,8 @@ def fill_lpips(rows: list[dict], reference: dict[str, Image]) -> None:
         if r.get("lpips") is None and Path(r.get("recon", "")).exists():
             m = evaluate(reference[r["image"]], read_image(r["recon"]), lpips=True)
             r["lpips"] = m["lpips"]
+
+
+def fmt3(v: float | None) -> str:
+    """A metric for a markdown table: 3 decimals, '-' when missing."""
+    return "-" if v is None else f"{v:.3f}"

@@ -16,8 +16,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
+    COMPILE,
     ROOT,
     fill_lpips,
+    fmt3,
     load_rows,
     machine,
     protocol_images,
@@ -42,12 +44,15 @@ def main() -> None:
     ap.add_argument("--loss", default="lcssim")
     ap.add_argument("--images", default="", help="comma list to restrict the protocol")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/nif_kodak")
+    ap.add_argument("--compile", default="auto", choices=COMPILE,
+                    help="torch.compile the fit phase (auto: the codec decides)")
     a = ap.parse_args()
     images = protocol_images(a.protocol)
     if a.images:
         images = {k: v for k, v in images.items() if k in a.images.split(",")}
     cmd = " ".join(["python benchmarks/nif_kodak.py"] + sys.argv[1:])
     meta = {"protocol": a.protocol, "schedule": a.schedule, "loss": a.loss, "date": today(),
+            "compile": a.compile,
             "machine": machine() + " (2 shared cores, other jobs running)", "command": cmd}
     path = a.out.with_suffix(".json")
     rows = load_rows(path)
@@ -57,7 +62,8 @@ def main() -> None:
             if (name, preset, a.schedule, a.protocol) in done:
                 continue
             r = inrcodec.encode(image, codec="nif", preset=preset, loss=a.loss, device="cpu",
-                                lpips=False, **SCHEDULES[a.schedule])
+                                lpips=False, compile=COMPILE[a.compile],
+                                **SCHEDULES[a.schedule])
             row = {"image": name, "preset": preset, "schedule": a.schedule,
                    "protocol": a.protocol, "bpp": r.bpp, "payload_bpp": r.payload_bpp,
                    **r.metrics, "encode_seconds": r.encode_seconds,
@@ -101,13 +107,9 @@ def write_markdown(path: Path, meta: dict, rows: list[dict]) -> None:
     for r in rows:
         wb = r["weight_bytes"]
         lines.append(f"| {r['image']} | {r['preset']} | {r['bpp']:.3f} | {r['psnr']:.2f} | "
-                     f"{r['msssim']:.4f} | {_f(r['lpips'])} | {r['encode_seconds']:.0f} | "
+                     f"{r['msssim']:.4f} | {fmt3(r['lpips'])} | {r['encode_seconds']:.0f} | "
                      f"{wb.get('laplace-range', '-')} | {wb['brotli']} |")
     path.write_text("\n".join(lines) + "\n")
-
-
-def _f(v: float | None) -> str:
-    return "-" if v is None else f"{v:.3f}"
 
 
 if __name__ == "__main__":
