@@ -82,3 +82,27 @@ def fill_lpips(rows: list[dict], reference: dict[str, Image]) -> None:
 def fmt3(v: float | None) -> str:
     """A metric for a markdown table: 3 decimals, '-' when missing."""
     return "-" if v is None else f"{v:.3f}"
+
+
+AVIF_SWEEP = (10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
+
+
+def avif_psnr_at(image: Image, bpp: float) -> float | None:
+    """PSNR of AVIF (Pillow, speed 4, the benchmark grid's baseline) at `bpp`, interpolated
+    linearly in log(bpp) between the two qualities that bracket it; None outside the sweep."""
+    import math
+
+    from inrcodec.bench.baselines import get_baseline, run_baseline
+    from inrcodec.metrics import psnr
+
+    avif = get_baseline("avif")
+    points = []
+    for q in AVIF_SWEEP:
+        res = run_baseline(avif, image, q)
+        points.append((8 * len(res.data) / image.num_pixels, psnr(image, res.decoded)))
+    points.sort()
+    for (b0, p0), (b1, p1) in zip(points, points[1:], strict=False):
+        if b0 <= bpp <= b1 and b1 > b0:
+            t = (math.log(bpp) - math.log(b0)) / (math.log(b1) - math.log(b0))
+            return p0 + t * (p1 - p0)
+    return None
