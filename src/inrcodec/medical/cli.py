@@ -51,10 +51,12 @@ def train_unet_cmd(
                                          help="Training case (repeatable)."),
     test_case: str = typer.Option("OtherEXampleFromTCIA", "--test-case", help="Held-out case."),
     modality: str = typer.Option("fla", "--modality", help="fla, t1, t1c or t2."),
-    epochs: int = typer.Option(40, "--epochs"),
+    epochs: int = typer.Option(30, "--epochs"),
     batch: int = typer.Option(8, "--batch"),
     lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
-    crop: int = typer.Option(128, "--crop", help="Training crop size (>= 240: whole slices)."),
+    crop: int = typer.Option(96, "--crop", help="Training crop size (>= 240: whole slices)."),
+    gamma: float = typer.Option(1.5, "--gamma", help="Contrast jitter x**g, g in "
+                                "[1/gamma, gamma] (1: off)."),
     seed: int = typer.Option(0, "--seed"),
     output: Path = typer.Option(Path("unet_wt_flair.npz"), "-o", "--output",
                                 help="Weights file (.npz, fp16)."),
@@ -78,7 +80,7 @@ def train_unet_cmd(
             bar.update(task, completed=step, total=total, info=f"loss {loss:.4f}")
 
         log = train_unet(data, list(train_case), test_case, modality, epochs=epochs,
-                         batch=batch, lr=lr, crop=crop, seed=seed, out=output,
+                         batch=batch, lr=lr, crop=crop, gamma=gamma, seed=seed, out=output,
                          progress=progress)
     t = log["test"]
     out.print(f"wrote {output}: trained on {', '.join(train_case)} ({log['train_slices']} "
@@ -156,6 +158,8 @@ def bench_cmd(
     methods: str = typer.Option("paper,sweep", "--methods",
                                 help="paper (Table 1), sweep (lambda sweep), none."),
     lam: float = typer.Option(1.0, "--lambda", help="SINCO lambda of Table 1."),
+    paper_bpp: float = typer.Option(1.2, "--paper-bpp", help="Rate of the Table 1 networks "
+                                    "(16 x parameters / pixels)."),
     lambdas: str = typer.Option("0,0.1,0.5,1,2", "--lambdas", help="Sweep values."),
     reference: str = typer.Option("mask", "--reference",
                                   help="sinco reference: mask (ground truth) or g (g(original))."),
@@ -171,6 +175,8 @@ def bench_cmd(
     outdir: Path = typer.Option(Path("sinco-results"), "--outdir"),
     seed: int = typer.Option(0, "--seed"),
     threads: int | None = typer.Option(None, "--threads", help="torch threads."),
+    merge: list[Path] | None = typer.Option(None, "--merge", help="Also report the rows of "
+                                            "another run's output folder (repeatable)."),
 ) -> None:
     """SINCO's Table 1, the lambda sweep, classical and other codecs, plots (resumable)."""
     import torch
@@ -195,7 +201,7 @@ def bench_cmd(
         raise ConfigError("--methods: choose from paper, sweep, none")
     ms: list[Method] = []
     if "paper" in chosen:
-        ms += paper_methods(steps, lr, lam)
+        ms += paper_methods(steps, lr, lam, paper_bpp)
     if "sweep" in chosen:
         done = {(m.codec, m.lam) for m in ms if m.codec == "pe-mlp"}
         ms += [m for m in sweep_methods(steps, _floats(lambdas, "--lambdas"), lr)
@@ -212,6 +218,9 @@ def bench_cmd(
             ms.append(Method(label, name, lm, settings, group="extra"))
     for m in ms:
         m.reference = reference
+    for m in merge or []:
+        if not (m / "results.json").is_file():
+            raise InputError(f"{m}: no results.json to merge")
     cls = [] if classical.strip() in ("", "none") else _names(classical)
     net = load_unet(unet)
     meta = {"command": "inrcodec medical bench " + " ".join(_argv_tail()),
@@ -232,8 +241,8 @@ def bench_cmd(
 
         results = run_study(c, ids, ms, outdir, classical=cls,
                             classical_bpps=_floats(bpps, "--bpps"), net=net, meta=meta,
-                            seed=seed, on_row=on_row)
-    o = write_outputs(results, outdir, ids[0])
+                            seed=seed, on_row=on_row, merge=list(merge or []))
+    o = write_outputs(results, outdir, ids[0], net)
     out.print(o["markdown"])
     out.print(f"results in {outdir}/ (results.json, results.csv, table.md, plots)")
 

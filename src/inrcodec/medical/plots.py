@@ -32,7 +32,7 @@ def rate_plots(summary: list[dict], out: Path) -> None:
             ax.plot(*zip(*pts, strict=True), "o-", label=codec, ms=4)
         markers = iter("s^vD<>pPX*hH" * 3)
         for s in summary:
-            if s["group"] in ("table", "sweep", "extra") and s["bpp"] is not None and \
+            if s["group"] in ("table", "sweep", "extra", "rate") and s["bpp"] is not None and \
                     s[metric] is not None:
                 ax.plot(s["bpp"], s[metric], next(markers), label=s["method"], ms=7)
             if s["group"] == "reference" and metric == "dice" and s["dice"] is not None:
@@ -46,8 +46,12 @@ def rate_plots(summary: list[dict], out: Path) -> None:
         plt.close(fig)
 
 
-def fig3(rows: list[dict], out: Path, k: int, methods: list[str] | None = None) -> Path | None:
-    """Image + ground-truth (green) and predicted (red) tumour outlines, per method."""
+def fig3(rows: list[dict], out: Path, k: int, methods: list[str] | None = None,
+         net=None) -> Path | None:
+    """Image + ground-truth (green) and predicted (red) tumour outlines, per method.
+
+    Default methods: the original, Table 1's methods, and each classical codec at its lowest
+    target rate (where segmentation is most at stake)."""
     import torch
 
     from .unet import segment
@@ -58,7 +62,15 @@ def fig3(rows: list[dict], out: Path, k: int, methods: list[str] | None = None) 
         return None
     gt = np.load(gt_path)
     by = {r["method"]: r for r in rows if r["slice"] == k}
-    names = methods or [m for m in by if (recon / f"{_fname(m)}_{k}.npy").exists()]
+    if methods is None:
+        methods = [m for m, r in by.items() if r.get("group") in ("reference", "table", "extra")]
+        lowest: dict[str, tuple[float, str]] = {}
+        for m, r in by.items():
+            if r.get("group") == "classical":
+                t = (r.get("target_bpp", 0.0), m)
+                lowest[r["codec"]] = min(lowest.get(r["codec"], t), t)
+        methods += [m for _, m in lowest.values()]
+    names = [m for m in methods if (recon / f"{_fname(m)}_{k}.npy").exists()]
     names = [m for m in names if m in by]
     orig = np.load(recon / f"Original_{k}.npy").astype(np.float64)
     lo, rng = orig.min(), (orig.max() - orig.min()) or 1.0
@@ -68,7 +80,7 @@ def fig3(rows: list[dict], out: Path, k: int, methods: list[str] | None = None) 
     for ax, m in zip(axes[0], names, strict=True):
         v = np.load(recon / f"{_fname(m)}_{k}.npy").astype(np.float64)
         x = np.clip((v - lo) / rng, 0, 1)
-        pred = segment(torch.from_numpy(x).float()[None], None)[0]
+        pred = segment(torch.from_numpy(x).float()[None], net)[0]
         ax.imshow(x.T, cmap="gray", origin="lower", vmin=0, vmax=1)
         ax.contour(gt.T, levels=[0.5], colors="lime", linewidths=0.8, origin="lower")
         if pred.any():

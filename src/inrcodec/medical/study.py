@@ -42,6 +42,19 @@ SIREN_1P2 = {"layers": 4, "width": 37}  # 4367 parameters (1.213 bpp)
 PEMLP_1P2 = {"layers": 3, "width": 39, "bands": 7, "skips": ()}  # 4369 parameters (1.214 bpp)
 
 
+def sizes_for(bpp: float, pixels: int = 240 * 240) -> tuple[dict, dict]:
+    """(siren, pe-mlp) settings whose 16 x parameters / pixels is closest to `bpp`, with the
+    Table 1 shapes (siren: 4 sine layers; pe-mlp: 7 bands, 3 hidden layers, no skip)."""
+    target = bpp * pixels / 16.0
+
+    def best(count) -> int:
+        return min(range(2, 512), key=lambda w: abs(count(w) - target))
+
+    w_s = best(lambda w: 3 * w * w + 7 * w + 1)  # 2->w, 3 x (w->w), w->1
+    w_p = best(lambda w: 2 * w * w + 34 * w + 1)  # 30->w, 2 x (w->w), w->1
+    return SIREN_1P2 | {"width": w_s}, PEMLP_1P2 | {"width": w_p}
+
+
 @dataclass
 class Method:
     label: str
@@ -57,14 +70,19 @@ class Method:
         return self.label
 
 
-def paper_methods(steps: int, lr: float = 1e-3, lam: float = 1.0) -> list[Method]:
-    """SINCO's Table 1: COIN (siren, L2), Vanilla INR (pe-mlp), SINCO (SIREN), SINCO (INR)."""
+def paper_methods(steps: int, lr: float = 1e-3, lam: float = 1.0, bpp: float = 1.2
+                  ) -> list[Method]:
+    """SINCO's Table 1: COIN (siren, L2), Vanilla INR (pe-mlp), SINCO (SIREN), SINCO (INR).
+
+    At a `bpp` other than 1.2 the labels get " @<bpp>" and the group is "rate"."""
     s = {"steps": steps, "lr": lr}
+    siren, pemlp = sizes_for(bpp)
+    tag, group = ("", "table") if bpp == 1.2 else (f" @{bpp:g}", "rate")
     return [
-        Method("COIN", "siren", 0.0, SIREN_1P2 | s),
-        Method("Vanilla INR", "pe-mlp", 0.0, PEMLP_1P2 | s),
-        Method("SINCO (SIREN)", "siren", lam, SIREN_1P2 | s),
-        Method("SINCO (INR)", "pe-mlp", lam, PEMLP_1P2 | s),
+        Method("COIN" + tag, "siren", 0.0, siren | s, group=group),
+        Method("Vanilla INR" + tag, "pe-mlp", 0.0, pemlp | s, group=group),
+        Method("SINCO (SIREN)" + tag, "siren", lam, siren | s, group=group),
+        Method("SINCO (INR)" + tag, "pe-mlp", lam, pemlp | s, group=group),
     ]
 
 
@@ -122,12 +140,16 @@ def run_classical(codec: str, image: Image, target_bpp: float) -> tuple[dict, np
 class Results:
     """results.json: {"meta": ..., "rows": [...]}, rewritten after every row (resumable)."""
 
-    def __init__(self, path: Path, meta: dict) -> None:
+    def __init__(self, path: Path, meta: dict, merge: list[Path] = ()) -> None:
         self.path = path
         self.rows: list[dict] = []
         if path.exists():
             self.rows = json.loads(path.read_text()).get("rows", [])
         self.meta = meta
+        for other in merge:  # rows of other runs (e.g. slices run in parallel elsewhere)
+            for r in json.loads((Path(other) / "results.json").read_text()).get("rows", []):
+                if not self.done(r["method"], r["slice"]):
+                    self.rows.append(r)
 
     def done(self, method: str, slice_id: int) -> bool:
         return any(r["method"] == method and r["slice"] == slice_id for r in self.rows)
@@ -150,13 +172,14 @@ def run_study(case: Case, slices: list[int], methods: list[Method], out: Path, *
               classical: list[str] = (), classical_bpps: list[float] = (), net=None,
               meta: dict | None = None, seed: int = 0,
               on_row: Callable[[dict], None] | None = None,
-              progress: Callable | None = None, recon_slice: int | None = None) -> Results:
+              progress: Callable | None = None, recon_slice: int | None = None,
+              merge: list[Path] = ()) -> Results:
     """Run every (method, slice) and classical (codec, bpp, slice) not yet in results.json."""
     from .unet import shipped_unet
 
     net = shipped_unet() if net is None else net
     out.mkdir(parents=True, exist_ok=True)
-    results = Results(out / "results.json", meta or {})
+    results = Results(out / "results.json", meta or {}, merge)
     recon_dir = out / "recon"
     recon_slice = slices[0] if recon_slice is None else recon_slice
 
@@ -218,6 +241,13 @@ def summarise(rows: list[dict]) -> list[dict]:
     return out
 
 
+def sweep_rows(summary: list[dict]) -> list[dict]:
+    """pe-mlp rows of Table 1 and the sweep, by lambda (lambda 0 = Vanilla INR)."""
+    rows = [s | {"group": "sweep", "method": f"SINCO (INR) lambda={s['lam']:g}"}
+            for s in summary if s["codec"] == "pe-mlp" and s["group"] in ("table", "sweep")]
+    return sorted(rows, key=lambda s: s["lam"])
+
+
 def markdown_table(summary: list[dict], groups: tuple[str, ...] | None = None) -> str:
     lines = ["| method | PSNR (dB) | SSIM | Dice | bpp (16 x params / px) | bpp (file) | n |",
              "|---|---|---|---|---|---|---|"]
@@ -233,7 +263,8 @@ def markdown_table(summary: list[dict], groups: tuple[str, ...] | None = None) -
     return "\n".join(lines)
 
 
-def write_outputs(results: Results, out: Path, figure_slice: int | None = None) -> dict:
+def write_outputs(results: Results, out: Path, figure_slice: int | None = None,
+                  net: torch.nn.Module | None = None) -> dict:
     """summary.json, results.csv, table.md, dice_vs_bpp.png, psnr_vs_bpp.png, fig3.png."""
     import csv
 
@@ -249,7 +280,9 @@ def write_outputs(results: Results, out: Path, figure_slice: int | None = None) 
         for r in results.rows:
             w.writerow(r)
     md = ["## Table 1 (SINCO) at ~1.2 bpp", "", markdown_table(summary, ("reference", "table")),
-          "", "## lambda sweep, SINCO (INR)", "", markdown_table(summary, ("sweep",)),
+          "", "## lambda sweep, SINCO (INR)", "", markdown_table(sweep_rows(summary)),
+          "", "## other rates (Table 1 methods resized to the rate)", "",
+          markdown_table(summary, ("rate",)),
           "", "## classical codecs and other codecs", "",
           markdown_table(summary, ("classical", "extra"))]
     (out / "table.md").write_text("\n".join(md) + "\n")
@@ -257,7 +290,7 @@ def write_outputs(results: Results, out: Path, figure_slice: int | None = None) 
 
     rate_plots(summary, out)
     if figure_slice is not None and (out / "recon").is_dir():
-        fig3(results.rows, out, figure_slice)
+        fig3(results.rows, out, figure_slice, net=net)
     return {"summary": summary, "markdown": "\n".join(md)}
 
 

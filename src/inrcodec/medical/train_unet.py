@@ -1,7 +1,8 @@
 """Train the whole-tumour U-Net on one case and test it on another (no test slice in training).
 
-Recipe (SINCO trained with BCE, Adam 1e-4, batch 8): BCE + soft Dice loss (Dice helps with the
-small foreground fraction), Adam, batch 8, random left-right / up-down flips and random
+Recipe (SINCO trained with BCE, Adam 1e-4, batch 8): BCE + soft Dice loss over the batch (Dice
+helps with the small foreground fraction), Adam, batch 8, random left-right / up-down flips,
+contrast jitter (x ** g with g log-uniform in [1/gamma, gamma], before normalisation) and random
 `crop` x `crop` crops (half of them centred on a random tumour pixel, so that a CPU run sees
 enough tumour; the network is fully convolutional and is tested on whole 240x240 slices).
 Training slices: every slice of the training case(s) with brain in it (tumour or not). The saved
@@ -77,7 +78,7 @@ def evaluate_case(net: torch.nn.Module, case: Case, slices: list[int] | None = N
 
 def train_unet(root: str | Path, train_cases: list[str], test_case: str, modality: str = "fla",
                *, epochs: int = 40, batch: int = 8, lr: float = 1e-4, crop: int = 128,
-               seed: int = 0,
+               gamma: float = 1.5, seed: int = 0,
                out: str | Path | None = None,
                progress: Callable[[int, int, float], None] | None = None) -> dict:
     """Train, save (fp16 .npz, atomically) and return the log with test Dice."""
@@ -91,8 +92,7 @@ def train_unet(root: str | Path, train_cases: list[str], test_case: str, modalit
         x, m = case_tensors(case, case.brain_slices())
         xs.append(x)
         ms.append(m)
-    # normalised per whole slice (as at test time), then cropped
-    x_all, m_all = normalise(torch.cat(xs)), torch.cat(ms)
+    x_all, m_all = torch.cat(xs), torch.cat(ms)
     test = load_case(root, test_case, modality)
     net = UNet()
     opt = torch.optim.Adam(net.parameters(), lr=lr)
@@ -106,21 +106,29 @@ def train_unet(root: str | Path, train_cases: list[str], test_case: str, modalit
         running = 0.0
         for i in range(0, n, batch):
             idx = torch.from_numpy(order[i:i + batch])
-            x, m = random_crops(x_all[idx], m_all[idx], crop, rng)
+            x = x_all[idx]
+            if gamma > 1:  # contrast jitter: x ** g, log g uniform in [-log gamma, log gamma]
+                g = torch.from_numpy(np.exp(rng.uniform(-1, 1, (len(idx), 1, 1, 1))
+                                            * np.log(gamma))).float()
+                x = x.clamp_min(0) ** g
+            # normalised per whole slice (as at test time), then cropped
+            x, m = random_crops(normalise(x), m_all[idx], crop, rng)
             if rng.random() < 0.5:
                 x, m = x.flip(-1), m.flip(-1)
             if rng.random() < 0.5:
                 x, m = x.flip(-2), m.flip(-2)
             logits = net(x)
+            prob = torch.sigmoid(logits)
+            # Dice over the whole batch (a crop without tumour cannot make it degenerate)
             loss = F.binary_cross_entropy_with_logits(logits, m) + \
-                (1 - soft_dice(torch.sigmoid(logits), m)).mean()
+                1 - soft_dice(prob.reshape(1, -1), m.reshape(1, -1))[0]
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             step += 1
             running += float(loss.detach())
             if progress is not None:
-                progress(step, total, float(loss))
+                progress(step, total, float(loss.detach()))
         history.append({"epoch": epoch + 1, "loss": running / steps_per_epoch})
     seconds = time.perf_counter() - t0
     freeze(net)
@@ -128,8 +136,9 @@ def train_unet(root: str | Path, train_cases: list[str], test_case: str, modalit
     log = {
         "train_cases": list(train_cases), "test_case": test_case, "modality": modality,
         "epochs": epochs, "batch": batch, "lr": lr, "seed": seed, "train_slices": n,
-        "loss": "bce+soft_dice", "crop": crop,
-        "augmentation": "random flips (lr, ud), random crops (half centred on tumour)",
+        "loss": "bce+soft_dice(batch)", "crop": crop, "gamma": gamma,
+        "augmentation": "random flips (lr, ud), gamma contrast jitter, random crops "
+                        "(half centred on tumour)",
         "seconds": seconds, "history": history,
         "test": evaluate_case(net, test),
         "test_10_largest": evaluate_case(net, test, study) | {"slice_ids": study},
