@@ -58,6 +58,8 @@ def train_unet_cmd(
     gamma: float = typer.Option(1.5, "--gamma", help="Contrast jitter x**g, g in "
                                 "[1/gamma, gamma] (1: off)."),
     seed: int = typer.Option(0, "--seed"),
+    init: Path | None = typer.Option(None, "--init", help="Start from these weights (a second "
+                                     "stage at a lower lr)."),
     output: Path = typer.Option(Path("unet_wt_flair.npz"), "-o", "--output",
                                 help="Weights file (.npz, fp16)."),
 ) -> None:
@@ -70,6 +72,8 @@ def train_unet_cmd(
     check_output_path(output)
     if test_case in train_case:
         raise ConfigError("the test case must not also be a training case")
+    if init is not None and not init.is_file():
+        raise InputError(f"{init}: no such weights file")
     if epochs < 1 or batch < 1 or lr <= 0:
         raise ConfigError("epochs and batch must be >= 1 and lr > 0")
     torch.manual_seed(seed)
@@ -81,7 +85,7 @@ def train_unet_cmd(
 
         log = train_unet(data, list(train_case), test_case, modality, epochs=epochs,
                          batch=batch, lr=lr, crop=crop, gamma=gamma, seed=seed, out=output,
-                         progress=progress)
+                         init=init, progress=progress)
     t = log["test"]
     out.print(f"wrote {output}: trained on {', '.join(train_case)} ({log['train_slices']} "
               f"slices, {log['seconds']:.0f} s)")

@@ -46,7 +46,11 @@ class SincoTerm:
         return self._net
 
     def _prepare(self, target: torch.Tensor) -> None:
-        key = (target.data_ptr(), tuple(target.shape), target.device, target._version)
+        # pointer + version identify the tensor; the sums guard against a new target that
+        # happens to reuse the memory of a freed one (cheap next to the U-Net pass)
+        t = target.detach()
+        key = (t.data_ptr(), tuple(t.shape), t.device, t._version, float(t.sum()),
+               float(t.square().sum()))
         if key == self._key:
             return
         net = self.net

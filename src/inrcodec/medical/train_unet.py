@@ -78,7 +78,7 @@ def evaluate_case(net: torch.nn.Module, case: Case, slices: list[int] | None = N
 
 def train_unet(root: str | Path, train_cases: list[str], test_case: str, modality: str = "fla",
                *, epochs: int = 40, batch: int = 8, lr: float = 1e-4, crop: int = 128,
-               gamma: float = 1.5, seed: int = 0,
+               gamma: float = 1.5, seed: int = 0, init: str | Path | None = None,
                out: str | Path | None = None,
                progress: Callable[[int, int, float], None] | None = None) -> dict:
     """Train, save (fp16 .npz, atomically) and return the log with test Dice."""
@@ -94,7 +94,15 @@ def train_unet(root: str | Path, train_cases: list[str], test_case: str, modalit
         ms.append(m)
     x_all, m_all = torch.cat(xs), torch.cat(ms)
     test = load_case(root, test_case, modality)
-    net = UNet()
+    if init is not None:  # continue from saved weights (e.g. a second, lower-lr stage)
+        from .unet import load_unet
+
+        net = load_unet(init)
+        net.train()
+        for q in net.parameters():
+            q.requires_grad_(True)
+    else:
+        net = UNet()
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     n = x_all.shape[0]
     steps_per_epoch = (n + batch - 1) // batch
@@ -134,7 +142,8 @@ def train_unet(root: str | Path, train_cases: list[str], test_case: str, modalit
     freeze(net)
     study = test.largest_tumour_slices(10)
     log = {
-        "train_cases": list(train_cases), "test_case": test_case, "modality": modality,
+        "init": None if init is None else str(init), "train_cases": list(train_cases),
+        "test_case": test_case, "modality": modality,
         "epochs": epochs, "batch": batch, "lr": lr, "seed": seed, "train_slices": n,
         "loss": "bce+soft_dice(batch)", "crop": crop, "gamma": gamma,
         "augmentation": "random flips (lr, ud), gamma contrast jitter, random crops "
