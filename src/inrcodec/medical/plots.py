@@ -76,15 +76,26 @@ def fig3(rows: list[dict], out: Path, k: int, methods: list[str] | None = None,
     lo, rng = orig.min(), (orig.max() - orig.min()) or 1.0
     plt = _plt()
     cols = len(names)
-    fig, axes = plt.subplots(1, cols, figsize=(2.6 * cols, 3.0), squeeze=False)
-    for ax, m in zip(axes[0], names, strict=True):
+    fig, axes = plt.subplots(2, cols, figsize=(2.6 * cols, 5.6), squeeze=False)
+    if gt.any():  # the zoom row: the tumour's bounding box with a margin
+        ys, xs = np.nonzero(gt)
+        pad = 12
+        box = (max(ys.min() - pad, 0), min(ys.max() + pad + 1, gt.shape[0]),
+               max(xs.min() - pad, 0), min(xs.max() + pad + 1, gt.shape[1]))
+    else:
+        box = (0, gt.shape[0], 0, gt.shape[1])
+    for ax, zoom, m in zip(axes[0], axes[1], names, strict=True):
         v = np.load(recon / f"{_fname(m)}_{k}.npy").astype(np.float64)
         x = np.clip((v - lo) / rng, 0, 1)
         pred = segment(torch.from_numpy(x).float()[None], net)[0]
-        ax.imshow(x.T, cmap="gray", origin="lower", vmin=0, vmax=1)
-        ax.contour(gt.T, levels=[0.5], colors="lime", linewidths=0.8, origin="lower")
-        if pred.any():
-            ax.contour(pred.T, levels=[0.5], colors="red", linewidths=0.8, origin="lower")
+        for a, (y0, y1, x0, x1) in ((ax, (0, gt.shape[0], 0, gt.shape[1])), (zoom, box)):
+            a.imshow(x[y0:y1, x0:x1].T, cmap="gray", origin="lower", vmin=0, vmax=1)
+            a.contour(gt[y0:y1, x0:x1].T, levels=[0.5], colors="lime", linewidths=0.8,
+                      origin="lower")
+            if pred[y0:y1, x0:x1].any():
+                a.contour(pred[y0:y1, x0:x1].T, levels=[0.5], colors="red", linewidths=0.8,
+                          origin="lower")
+            a.axis("off")
         r = by[m]
         sub = f"Dice {r['dice']:.3f}"
         if m != "Original":
