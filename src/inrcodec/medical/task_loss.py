@@ -3,8 +3,11 @@
     loss(x_hat, x) = fidelity(x_hat, x) + lambda * (1 - softDice(sigmoid(g(x_hat)), s))
 
 g is the shipped U-Net (medical/unet.py), in eval mode with requires_grad False: gradients reach
-the codec's parameters through x_hat, never g's weights. Both g(x) and g(x_hat) see the image
-normalised with the statistics of the original x (unet.normalise), computed once per target.
+the codec's parameters through x_hat, never g's weights. g(x) and g(x_hat) apply the same
+function: each image is z-scored with its own statistics (unet.normalise, differentiable in
+x_hat), exactly as a receiver segments the decoded image. (Normalising x_hat with x's statistics
+instead was tried first: training then optimised for an input the receiver never sees and the
+decoded images segmented badly at lambda >= 0.5.)
 
 Reference s:
   - a ground-truth mask when one is given (`mask=`), or
@@ -84,7 +87,7 @@ class SincoTerm:
         self._prepare(target)
         net = self.net.to(pred.device)
         x = pred if pred.shape[1] == 1 else pred.mean(dim=1, keepdim=True)
-        logits = segment_logits(net, x.to(self._stats_src.dtype), self._stats_src)
+        logits = segment_logits(net, x.to(self._stats_src.dtype))
         return 1.0 - soft_dice(torch.sigmoid(logits), self._ref).mean()
 
 

@@ -6,14 +6,14 @@ channels 8-16-32-64 with a 128-channel bottleneck, 2x2 max-pool down, 2x2 transp
 skip concatenation, a 1x1 conv to one logit per pixel. Any H, W divisible by 16 work (240 does
 not divide by 16: inputs are reflect-padded to a multiple of 16 and the output is cropped back).
 
-Input normalisation, the same for the original x and a reconstruction x_hat (differentiable in
-x_hat): z-score with the statistics of the *reference* slice,
+Input normalisation, the same function for the original x and a reconstruction x_hat
+(differentiable in x_hat): each slice is z-scored with its own statistics,
 
-    normalise(x, ref) = (x - mean(ref)) / max(std(ref), 1e-3)
+    normalise(x) = (x - mean(x)) / max(std(x), 1e-3)
 
-over all pixels of the [0, 1] image tensor. It is invariant to any affine intensity mapping of
-the slice (so the 16-bit stretch of medical/nifti.py, a shift, or a PNG of the shifted values all
-give the same network input).
+over all pixels of the [0, 1] image tensor (`ref=` can supply another slice's statistics). It is
+invariant to any affine intensity mapping of the slice (so the 16-bit stretch of
+medical/nifti.py, a shift, or a PNG of the shifted values all give the same network input).
 """
 
 from __future__ import annotations
