@@ -150,6 +150,17 @@ def test_sinco_term_gradients_reach_inr_only(sample):
         assert float(value) > float(mse(inr.render(64, 64), target))
 
 
+def test_per_pixel_lambda_is_sincos_scale(sample):
+    image, gt = _crop(sample, 32)
+    target = image.data[None]
+    pred = (target + 0.05 * torch.randn_like(target)).clamp(0, 1)
+    net = load_unet()
+    paper = sinco_loss("mse", 2.0, mask=gt, net=net, per_pixel=True)
+    term = SincoTerm(net, mask=gt)(pred, target)
+    expected = mse(pred, target) + 2.0 / target[0].numel() * term
+    assert torch.allclose(paper(pred, target), expected)
+
+
 def test_lambda_zero_is_the_plain_loss_exactly(sample):
     image, _ = _crop(sample)
     target = image.data[None]

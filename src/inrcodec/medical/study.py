@@ -12,6 +12,9 @@ Measures, per slice (a 240x240 axial slice of the held-out case):
   bpp_paper 16 x parameters / pixels (SINCO's definition; INR codecs only).
   bpp       real file bytes x 8 / pixels (.inr file with header, or the J2K/JXL codestream).
 
+lambda is on SINCO's scale: the paper's fidelity is the squared L2 norm (a sum over pixels), so
+the study trains mean-MSE + (lambda / pixels) * (1 - Dice) (task_loss.SincoLoss, per_pixel).
+
 Rows are appended to results.json as they finish, so an interrupted run resumes.
 """
 
@@ -64,6 +67,7 @@ class Method:
     fidelity: str = "mse"
     reference: str = "mask"  # sinco reference: "mask" (ground truth) or "g" (g(original))
     group: str = "table"
+    per_pixel: bool = True  # lambda on SINCO's scale (L2 = sum over pixels), see task_loss
 
     @property
     def key(self) -> str:
@@ -113,7 +117,7 @@ def run_inr(method: Method, image: Image, gt: np.ndarray, net: torch.nn.Module,
     from .. import api
 
     loss = sinco_loss(method.fidelity, method.lam, mask=gt if method.reference == "mask" else None,
-                      net=net)
+                      net=net, per_pixel=method.per_pixel)
     t0 = time.perf_counter()
     res = api.encode(image, codec=method.codec, loss=loss, seed=seed, device="cpu",
                      metrics=False, lpips=False, progress=progress, **method.settings)

@@ -92,13 +92,21 @@ class SincoTerm:
 
 
 class SincoLoss:
-    """fidelity + lam * SincoTerm (a callable loss for `inrcodec.encode(..., loss=...)`)."""
+    """fidelity + lam * SincoTerm (a callable loss for `inrcodec.encode(..., loss=...)`).
 
-    def __init__(self, fidelity: Loss, lam: float, term: SincoTerm, name: str) -> None:
+    per_pixel: divide lam by the number of values per image (C*H*W), i.e. use SINCO's scale,
+    where the fidelity is the squared L2 *norm* ||x - x_hat||^2 (a sum over pixels) while our
+    fidelity losses are means: mean-MSE + (lam / N) * term is the paper's objective divided by
+    N, the same optimisation for Adam."""
+
+    def __init__(self, fidelity: Loss, lam: float, term: SincoTerm, name: str,
+                 per_pixel: bool = False) -> None:
         self.fidelity, self.lam, self.term, self.__name__ = fidelity, lam, term, name
+        self.per_pixel = per_pixel
 
     def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return self.fidelity(pred, target) + self.lam * self.term(pred, target)
+        lam = self.lam / pred[0].numel() if self.per_pixel else self.lam
+        return self.fidelity(pred, target) + lam * self.term(pred, target)
 
     def __str__(self) -> str:
         return self.__name__
@@ -106,11 +114,12 @@ class SincoLoss:
 
 def sinco_loss(fidelity: str | Loss = "mse", lam: float = 1.0, *,
                mask: np.ndarray | torch.Tensor | None = None,
-               net: nn.Module | None = None) -> Loss:
+               net: nn.Module | None = None, per_pixel: bool = False) -> Loss:
     """fidelity + lam * (1 - Dice(g(x_hat), s)); s = `mask` if given, else g(x).
 
     `fidelity` is any registry expression ("mse", "0.8*l1+0.2*ssim") or callable. With lam = 0
-    the fidelity loss itself is returned.
+    the fidelity loss itself is returned. per_pixel=True gives lam SINCO's meaning (fidelity =
+    squared L2 norm, a sum over pixels): the term's weight becomes lam / (C*H*W).
     """
     if not (lam >= 0 and np.isfinite(lam)):
         raise ConfigError(f"sinco: lambda must be a finite number >= 0, got {lam}")
@@ -119,7 +128,9 @@ def sinco_loss(fidelity: str | Loss = "mse", lam: float = 1.0, *,
         return fid
     fname = fidelity if isinstance(fidelity, str) else getattr(fidelity, "__name__", "custom")
     ref = "mask" if mask is not None else "g(x)"
-    return SincoLoss(fid, float(lam), SincoTerm(net, mask), f"{fname}+{lam:g}*sinco[{ref}]")
+    unit = "/px" if per_pixel else ""
+    return SincoLoss(fid, float(lam), SincoTerm(net, mask),
+                     f"{fname}+{lam:g}{unit}*sinco[{ref}]", per_pixel)
 
 
 class _RegistryTerm:
