@@ -181,6 +181,8 @@ def bench_cmd(
     threads: int | None = typer.Option(None, "--threads", help="torch threads."),
     merge: list[Path] | None = typer.Option(None, "--merge", help="Also report the rows of "
                                             "another run's output folder (repeatable)."),
+    report_only: bool = typer.Option(False, "--report-only", help="Run nothing: write the "
+                                     "tables and figures from the recorded rows."),
 ) -> None:
     """SINCO's Table 1, the lambda sweep, classical and other codecs, plots (resumable)."""
     import torch
@@ -234,6 +236,16 @@ def bench_cmd(
                        f"torch {torch.__version__}",
             "unet": weights_info(unet) | {"path": str(unet or "shipped")},
             "methods": [m.__dict__ for m in ms]}
+    if report_only:
+        from .study import Results
+
+        outdir.mkdir(parents=True, exist_ok=True)
+        results = Results(outdir / "results.json", meta, list(merge or []))
+        if merge:
+            results.save()  # the merged rows, in one results.json
+        o = write_outputs(results, outdir, ids[0], net)
+        out.print(o["markdown"])
+        return
     total = len(ids) * (1 + len(ms) + len(cls) * len(_floats(bpps, "--bpps")))
     with _bar() as bar:
         task = bar.add_task("study", total=total, info="")

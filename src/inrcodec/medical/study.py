@@ -160,6 +160,9 @@ class Results:
 
     def add(self, row: dict) -> None:
         self.rows.append(row)
+        self.save()
+
+    def save(self) -> None:
         from ..io import write_bytes
 
         write_bytes(self.path, json.dumps({"meta": self.meta, "rows": self.rows}, indent=1,
