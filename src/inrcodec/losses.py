@@ -123,6 +123,7 @@ def parse_loss(spec: str) -> WeightedSum:
 
             importlib.import_module(PLUGINS[name])  # registers the term
         if name not in LOSSES:
-            raise ConfigError(f"unknown loss {name!r} (known: {', '.join(sorted(LOSSES))})")
+            known = ", ".join(sorted(set(LOSSES) | set(PLUGINS)))
+            raise ConfigError(f"unknown loss {name!r} (known: {known})")
         terms.append((weight, name))
     return WeightedSum(terms)
