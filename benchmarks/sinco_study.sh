@@ -12,10 +12,13 @@ COMMON=(--data "$DATA" --case OtherEXampleFromTCIA --modality fla --steps "$STEP
         --bpps 0.1,0.15,0.29,0.5,0.8,1.0,1.2 --threads 1)
 inrcodec medical bench "${COMMON[@]}" --slice-ids 87,86 --outdir $OUT/part1 &
 inrcodec medical bench "${COMMON[@]}" --slice-ids 89,91 --outdir $OUT/part2 &
+inrcodec medical bench --data "$DATA" --case OtherEXampleFromTCIA --modality fla --steps "$STEPS" \
+    --lr 1e-3 --methods paper --paper-bpp 0.3 --classical none --threads 1 --slice-ids 87,89 \
+    --outdir $OUT/part3 &
 wait
 mkdir -p $OUT/recon && cp $OUT/part1/recon/*_87.npy $OUT/recon/
 inrcodec medical bench "${COMMON[@]}" --slice-ids 87,86,89,91 --outdir $OUT --report-only \
-    --merge $OUT/part1 --merge $OUT/part2
+    --merge $OUT/part1 --merge $OUT/part2 --merge $OUT/part3
 inrcodec medical bench --data "$DATA" --case OtherEXampleFromTCIA --slices 10 --methods none \
     --classical jpeg2000,jpegxl --bpps 0.29,1.0,1.2 --outdir $OUT/classical10
 python benchmarks/sinco_report.py
