@@ -3,7 +3,8 @@
     import inrcodec
     from inrcodec.medical import read_slice, sinco_loss
     image = read_slice("fla.nii.gz", 80)
-    data = inrcodec.encode(image, codec="pe-mlp", loss=sinco_loss("mse", 1.0, mask=seg_slice))
+    loss = sinco_loss("mse", 1.0, mask=seg_slice, per_pixel=True)  # SINCO's lambda = 1
+    data = inrcodec.encode(image, codec="pe-mlp", loss=loss)
 
 Submodules are imported on first use (the CLI stays quick to start).
 """
