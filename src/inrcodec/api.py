@@ -81,11 +81,12 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return torch.device(device)
 
 
-def as_image(image_or_path: Image | str | os.PathLike) -> Image:
+def as_image(image_or_path: Image | str | os.PathLike, slice: int | None = None) -> Image:
+    """An Image, or a path to read (`slice`: the axial slice of a NIfTI volume)."""
     if isinstance(image_or_path, Image):
         return image_or_path
     if isinstance(image_or_path, str | os.PathLike):
-        return read_image(image_or_path)
+        return read_image(image_or_path, slice=slice)
     raise InputError(f"expected an Image or a path, got {type(image_or_path).__name__}")
 
 

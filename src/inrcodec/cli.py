@@ -137,8 +137,11 @@ def print_summary(result: Any, path: str | None) -> None:
 @app.command()
 @handle_errors
 def encode(
-    input: Path = typer.Argument(..., help="Image to compress (PNG, JPEG, 16-bit PNG)."),
+    input: Path = typer.Argument(..., help="Image to compress (PNG, JPEG, 16-bit PNG, NIfTI)."),
     output: Path = typer.Option(..., "-o", "--output", help="Output .inr file."),
+    slice_: int | None = typer.Option(None, "--slice", help="Axial slice of a NIfTI volume."),
+    mask: Path | None = typer.Option(None, "--mask", help="NIfTI labels (>0 = tumour): the "
+                                     "sinco term's reference instead of g(original)."),
     codec: str = typer.Option("siren", "--codec", "-c", help="Codec name (see `inrcodec codecs`)."),
     loss: str = typer.Option("mse", "--loss", "-l", help="Loss name or weighted sum."),
     preset: str = typer.Option("default", "--preset", "-p", help="Codec preset."),
@@ -162,9 +165,15 @@ def encode(
     for key, value in (("steps", steps), ("lr", lr), ("bits", bits), ("lmbda", lmbda)):
         if value is not None:
             settings[key] = value
-    image = api.as_image(input)
+    image = api.as_image(input, slice=slice_)
+    loss_arg: Any = loss
+    if mask is not None:
+        from .medical.cli import _mask_slice
+        from .medical.task_loss import loss_with_mask
+
+        loss_arg = loss_with_mask(loss, _mask_slice(mask, slice_, image))
     with TrainingProgress(enabled=not quiet and not json_out) as bar:
-        result = api.encode(image, codec=codec, loss=loss, preset=preset, seed=seed,
+        result = api.encode(image, codec=codec, loss=loss_arg, preset=preset, seed=seed,
                             device=device, progress=bar, lpips=not no_lpips, **settings)
     write_bytes(output, bytes(result))
     if json_out:
@@ -177,7 +186,8 @@ def encode(
 @handle_errors
 def decode(
     input: Path = typer.Argument(..., help=".inr file."),
-    output: Path = typer.Option(..., "-o", "--output", help="Output image (.png, .jpg, .tif)."),
+    output: Path = typer.Option(..., "-o", "--output",
+                                help="Output image (.png, .jpg, .tif, .nii, .nii.gz)."),
     device: str = typer.Option("auto", "--device"),
 ) -> None:
     """Decode a .inr file to an image (same mode and bit depth as the original)."""
@@ -292,6 +302,13 @@ from .bench.cli import report as _report  # noqa: E402
 
 app.command("bench")(handle_errors(_bench))
 app.command("report")(handle_errors(_report))
+
+from .medical import cli as _med  # noqa: E402
+
+_med.medical.command("train-unet")(handle_errors(_med.train_unet_cmd))
+_med.medical.command("segment")(handle_errors(_med.segment_cmd))
+_med.medical.command("bench")(handle_errors(_med.bench_cmd))
+app.add_typer(_med.medical, name="medical")
 
 
 def main() -> None:

@@ -22,9 +22,18 @@ from .image import Image, from_codes
 MAX_PIXELS = 1 << 28
 
 
-def read_image(path: str | os.PathLike) -> Image:
-    """Read a PNG/JPEG (or any format Pillow reads) as an `Image` keeping mode and bit depth."""
+def read_image(path: str | os.PathLike, slice: int | None = None) -> Image:
+    """Read a PNG/JPEG (or any format Pillow reads) as an `Image` keeping mode and bit depth.
+
+    A NIfTI volume (.nii, .nii.gz) needs `slice`, the axial slice index (medical/nifti.py).
+    """
     p = Path(path)
+    from .medical.nifti import is_nifti, read_slice
+
+    if is_nifti(p):
+        return read_slice(p, slice)
+    if slice is not None:
+        raise InputError(f"{p}: --slice applies to NIfTI volumes (.nii, .nii.gz) only")
     if not p.exists():
         raise InputError(f"{p}: no such file")
     if p.is_dir():
@@ -113,15 +122,27 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> None:
 
 
 def write_image(image: Image, path: str | os.PathLike) -> None:
-    """Write PNG (any mode/bit depth) or JPEG (8-bit L/RGB) by extension, atomically."""
+    """Write PNG (any mode/bit depth), JPEG (8-bit L/RGB) or NIfTI by extension, atomically.
+
+    A NIfTI-sourced slice written as PNG holds 16-bit source values minus the slice minimum.
+    """
+    from .medical.nifti import is_nifti, shifted_codes, write_nifti
+
     p = Path(path)
+    if is_nifti(p):
+        write_nifti(image, p)
+        return
     ext = p.suffix.lower()
     formats = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF"}
     if ext not in formats:
-        raise InputError(f"{p}: unsupported output format {ext!r} (use .png, .jpg or .tif)")
+        raise InputError(f"{p}: unsupported output format {ext!r} "
+                         "(use .png, .jpg, .tif, .nii or .nii.gz)")
     fmt = formats[ext]
     if fmt == "JPEG" and (image.bit_depth != 8 or image.mode == "RGBA"):
         raise InputError(f"{p}: JPEG cannot hold a {image.bit_depth}-bit {image.mode} image")
-    pil = image_to_pil(image)
+    if "nifti" in image.meta and fmt in ("PNG", "TIFF"):
+        pil = PILImage.fromarray(np.ascontiguousarray(shifted_codes(image)))
+    else:
+        pil = image_to_pil(image)
     kwargs = {"quality": 95} if fmt == "JPEG" else {}
     atomic_write(p, lambda tmp: pil.save(tmp, format=fmt, **kwargs))

@@ -72,6 +72,10 @@ LOSSES: dict[str, Loss] = {
 }
 
 
+# Terms that live in optional modules, imported on first use by name.
+PLUGINS = {"sinco": "inrcodec.medical.task_loss"}
+
+
 def register(name: str, fn: Loss) -> None:
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
         raise ValueError(f"bad loss name {name!r}")
@@ -83,9 +87,12 @@ class WeightedSum:
 
     def __init__(self, terms: list[tuple[float, str]]) -> None:
         self.terms = terms
-        self._fns = [(w, LOSSES[n]) for w, n in terms]
+        # zero-weight terms are skipped, not multiplied by 0 ("mse+0*sinco" is exactly mse)
+        self._fns = [(w, LOSSES[n]) for w, n in terms if w != 0]
 
     def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if not self._fns:
+            return (pred * 0).sum()
         total = None
         for w, fn in self._fns:
             value = fn(pred, target)
@@ -111,7 +118,12 @@ def parse_loss(spec: str) -> WeightedSum:
                               "(expected e.g. '0.8*l1+0.2*ssim')")
         weight = float(m.group(1)) if m.group(1) else 1.0
         name = m.group(2)
+        if name not in LOSSES and name in PLUGINS:
+            import importlib
+
+            importlib.import_module(PLUGINS[name])  # registers the term
         if name not in LOSSES:
-            raise ConfigError(f"unknown loss {name!r} (known: {', '.join(sorted(LOSSES))})")
+            known = ", ".join(sorted(set(LOSSES) | set(PLUGINS)))
+            raise ConfigError(f"unknown loss {name!r} (known: {known})")
         terms.append((weight, name))
     return WeightedSum(terms)
