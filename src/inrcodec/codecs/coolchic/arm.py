@@ -6,8 +6,6 @@ pixels to the left on the same row); positions outside the grid read 0. Each cha
 level is its own 2-D grid; one ARM serves them all. The integer ARM (`arm_int`) uses exactly
 this context and layer structure.
 
-The first layer is run as a convolution whose kernel is the layer's weight scattered into the
-causal window, over the zero-padded grid, so one conv per level replaces the gather.
 """
 
 from __future__ import annotations
@@ -54,32 +52,33 @@ class ARM(nn.Module):
         self.offsets = context_offsets(context)
         dims = [context, *hidden, 2]
         self.layers = nn.ModuleList(nn.Linear(dims[i], dims[i + 1]) for i in range(len(dims) - 1))
-        pos = [(dy + RADIUS) * (2 * RADIUS + 1) + (dx + RADIUS) for dy, dx in self.offsets]
-        self.register_buffer("kernel_pos", torch.tensor(pos, dtype=torch.long), persistent=False)
         with torch.no_grad():  # start near "mu = 0, scale = 1"
             self.layers[-1].weight.mul_(0.1)
             self.layers[-1].bias.zero_()
 
-    def first_layer_kernel(self) -> torch.Tensor:
-        w = self.layers[0].weight  # [h1, C]
-        k = w.new_zeros(w.shape[0], (RADIUS + 1) * (2 * RADIUS + 1))
-        k = k.index_copy(1, self.kernel_pos, w)
-        return k.view(w.shape[0], 1, RADIUS + 1, 2 * RADIUS + 1)
-
-    def forward(self, grids: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """grids: [c, 1, h, w] tensors -> (mu, log_scale) over every latent, flattened in
-        (grid, channel, raster) order, and the latents themselves in that order."""
-        kernel, bias = self.first_layer_kernel(), self.layers[0].bias
-        feats, values = [], []
+    def contexts(self, grids: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """grids: [c, 1, h, w] tensors -> (context [N, C], values [N]) over every latent in
+        (grid, channel, raster) order; the context stacks shifted views of the zero-padded
+        grid (cheaper forward and backward than a convolution with one input channel)."""
+        ctxs, values = [], []
         for g in grids:
-            x = F.pad(g, (RADIUS, RADIUS, RADIUS, 0))
-            h = F.conv2d(x, kernel, bias)  # [c, h1, h, w]
-            feats.append(h.permute(0, 2, 3, 1).reshape(-1, h.shape[1]))
+            c, _, h, w = g.shape
+            x = F.pad(g, (RADIUS, RADIUS, RADIUS, 0))[:, 0]
+            ctxs.append(torch.stack([x[:, RADIUS + dy:RADIUS + dy + h,
+                                       RADIUS + dx:RADIUS + dx + w]
+                                     for dy, dx in self.offsets], dim=-1).reshape(-1, self.context))
             values.append(g.reshape(-1))
-        h = torch.cat(feats) if len(feats) > 1 else feats[0]
-        for layer in self.layers[1:]:
-            h = layer(torch.relu(h))
-        return h[:, 0], h[:, 1], torch.cat(values) if len(values) > 1 else values[0]
+        if len(ctxs) == 1:
+            return ctxs[0], values[0]
+        return torch.cat(ctxs), torch.cat(values)
+
+    def forward(self, grids: list[torch.Tensor]
+                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """-> (mu, log_scale, latents), flattened in (grid, channel, raster) order."""
+        h, values = self.contexts(grids)
+        for n, layer in enumerate(self.layers):
+            h = layer(torch.relu(h) if n else h)
+        return h[:, 0], h[:, 1], values
 
 
 def laplace_bits(x: torch.Tensor, mu: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:

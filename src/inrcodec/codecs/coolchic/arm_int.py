@@ -12,8 +12,8 @@ bit-exact on any machine, thread count or BLAS:
   of the Laplace scale b) to an index into `N_SCALES` log-spaced scales
   b_i = exp((LN_MIN_FP + LN_STEP_FP * i) / 256), about 0.02 to 53.
 * For each (scale index i, mu fraction f in 0..15) the frequency of residual k = x - floor(mu)
-  over [-A, A] is sum_{m=-8..7} g_i[|16 k + m - f|], floor 1, where g_i is an integer
-  geometric sequence g_i[0] = 2^24, g_i[n+1] = g_i[n] * R_i >> 24 (a Laplace density sampled
+  over [-A, A] is the trapezoid sum over the bin, sum_{m=-8..8} c_m g_i[|16 k + m - f|]
+  (c = 1 at m = +-8, else 2), floor 1, where g_i is an integer geometric sequence g_i[0] = 2^24, g_i[n+1] = g_i[n] * R_i >> 24 (a Laplace density sampled
   at 1/16 steps, summed over the bin). R_i = round(2^24 exp(-1 / (16 b_i))) is the literal
   table `DECAY` below. Probabilities handed to constriction are freq / sum in float64: an
   exactly rounded IEEE division of integers, identical everywhere.
@@ -127,18 +127,19 @@ def prob_table(a: int) -> np.ndarray:
     """float64 [N_SCALES, 16, 2A+1] probabilities of residual k = -A..A (cached per A)."""
     if a in _TABLES:
         return _TABLES[a]
-    n = 16 * (a + 1) + 8
+    n = 16 * (a + 1) + 9
     g = np.empty((N_SCALES, n), dtype=np.int64)
     g[:, 0] = 1 << _TOP_BITS
     r = np.asarray(DECAY, dtype=np.int64)
     for j in range(1, n):
         g[:, j] = (g[:, j - 1] * r) >> _TOP_BITS
     k = np.arange(-a, a + 1, dtype=np.int64)
-    m = np.arange(-8, 8, dtype=np.int64)
+    m = np.arange(-8, 9, dtype=np.int64)
+    wm = np.where(np.abs(m) == 8, 1, 2).astype(np.int64)  # trapezoid rule over the bin
     freq = np.empty((N_SCALES, 16, k.size), dtype=np.int64)
     for f in range(16):
-        idx = np.abs(16 * k[None, :] + m[:, None] - f)  # [16, K]
-        freq[:, f] = g[:, idx].sum(axis=1)
+        idx = np.abs(16 * k[None, :] + m[:, None] - f)  # [17, K]
+        freq[:, f] = (g[:, idx] * wm[None, :, None]).sum(axis=1)
     np.maximum(freq, 1, out=freq)
     probs = freq.astype(np.float64) / freq.sum(axis=2, keepdims=True).astype(np.float64)
     if len(_TABLES) > 8:

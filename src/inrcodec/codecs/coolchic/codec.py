@@ -18,7 +18,7 @@ Then every module's weights and biases get a power-of-two quantisation step chos
 real rate-distortion cost (coordinate search over 2^-k), and the file is written:
 
   section h  module steps (k of 2^-k for weights and biases of arm, upsampling, synthesis)
-             and a CRC-32 of the integer weights
+             and a CRC-32 of those steps and the integer weights
   section w  the integer weights (coding.entropy: Laplace range coder or brotli)
   section l  the latents, range-coded with the fixed-point ARM (arm_int), wave by wave
 
@@ -130,8 +130,10 @@ def _ints(t: torch.Tensor, k: int) -> np.ndarray:
     return torch.round(t.detach().double() * (2.0 ** k)).to(torch.int64).cpu().numpy()
 
 
-def _weight_crc(arrays: list[np.ndarray]) -> int:
-    crc = 0
+def _weight_crc(arrays: list[np.ndarray], ks: list[int]) -> int:
+    """CRC-32 of the module steps and the integer weights (catches corruption the entropy
+    decoder cannot see, when a codec's decode is handed sections without the container)."""
+    crc = zlib.crc32(bytes(ks))
     for a in arrays:
         crc = zlib.crc32(np.ascontiguousarray(a, dtype="<i8").tobytes(), crc)
     return crc
@@ -327,7 +329,8 @@ class CoolChicCodec(Codec):
         for name in MODULES:
             ws, bs = module_tensors(model, name)
             ints += [_ints(w, ks[name][0]) for w in ws] + [_ints(b, ks[name][1]) for b in bs]
-        head = _HEAD.pack(*(k for name in MODULES for k in ks[name]), _weight_crc(ints))
+        kvals = [k for name in MODULES for k in ks[name]]
+        head = _HEAD.pack(*kvals, _weight_crc(ints, kvals))
         latents = [np.round(y.detach().clamp(-127, 127).numpy()).astype(np.int64)
                    for y in model.latents.grids]
         grids = [g[0, ch] for g in latents for ch in range(g.shape[1])]
@@ -399,7 +402,7 @@ class CoolChicCodec(Codec):
         except ConfigError as exc:
             raise DecodeError(f"{self.name}: {exc}") from None
         ints = [a.astype(np.int64) for a in entropy.decode_ints(sections["w"], shapes)]
-        if _weight_crc(ints) != crc:
+        if _weight_crc(ints, kvals) != crc:
             raise DecodeError(f"{self.name}: corrupt weights (checksum mismatch)")
         n_arm = 2 * (len(s.arm_hidden) + 1)
         if any(np.abs(a).max(initial=0) > MAX_WEIGHT for a in ints[:n_arm]):

@@ -37,13 +37,16 @@ class Latents(nn.Module):
         return [s for c, s in zip(self.channels, self.shapes, strict=True) for _ in range(c)]
 
 
-def softround(x: torch.Tensor, t: float) -> torch.Tensor:
+def softround(x: torch.Tensor, t: float | torch.Tensor) -> torch.Tensor:
     m = torch.floor(x) + 0.5
+    if isinstance(t, torch.Tensor):
+        return m + 0.5 * torch.tanh((x - m) / t) / torch.tanh(0.5 / t)
     return m + 0.5 * torch.tanh((x - m) / t) / math.tanh(0.5 / t)
 
 
-def proxy(y: torch.Tensor, mode: str, temperature: float = 0.3,
-          noise: float = 1.0) -> torch.Tensor:
+def proxy(y: torch.Tensor, mode: str, temperature: float | torch.Tensor = 0.3,
+          noise: float | torch.Tensor = 1.0) -> torch.Tensor:
+    """temperature and noise may be 0-d tensors (so a compiled step does not recompile)."""
     y = y.clamp(-LATENT_MAX, LATENT_MAX)
     if mode == "noise":
         return y + (torch.rand_like(y) - 0.5)

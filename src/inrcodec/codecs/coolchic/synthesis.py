@@ -80,6 +80,18 @@ def resolve(spec: str, in_channels: int, out_channels: int) -> list[tuple[int, i
     return rows
 
 
+def replicate_pad(x: torch.Tensor, p: int) -> torch.Tensor:
+    """Replicate-pad the last two dims by p (concatenation of edge copies: the same values as
+    F.pad(mode="replicate"), whose backward torch.compile mishandles on CPU)."""
+    if p == 0:
+        return x
+    h, w = x.shape[-2:]
+    x = torch.cat([x[..., :1, :].expand(*x.shape[:-2], p, w), x,
+                   x[..., -1:, :].expand(*x.shape[:-2], p, w)], dim=-2)
+    return torch.cat([x[..., :1].expand(*x.shape[:-1], p), x,
+                      x[..., -1:].expand(*x.shape[:-1], p)], dim=-1)
+
+
 def _act(name: str, x: torch.Tensor) -> torch.Tensor:
     if name == "relu":
         return torch.relu(x)
@@ -106,7 +118,7 @@ class Synthesis(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for conv, layer in zip(self.convs, self.specs, strict=True):
             p = layer.kernel // 2
-            y = conv(F.pad(x, (p, p, p, p), mode="replicate") if p else x)
+            y = conv(replicate_pad(x, p))
             x = _act(layer.act, y + x if layer.residual else y)
         return x
 

@@ -12,8 +12,9 @@ interpolation with align_corners=False; v2 learns one kernel per level.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from .synthesis import replicate_pad
 
 
 def _cubic(t: float, a: float = -0.75) -> float:
@@ -26,14 +27,23 @@ def _cubic(t: float, a: float = -0.75) -> float:
 BICUBIC_HALF = (_cubic(0.25), _cubic(0.75), _cubic(1.25), _cubic(1.75))
 
 
+def _up_last(x: torch.Tensor, half: torch.Tensor) -> torch.Tensor:
+    """2x along the last dim of x (already replicate-padded by 2 there): polyphase form of
+    the transposed convolution with kernel (h3, h2, h1, h0, h0, h1, h2, h3)."""
+    n = x.shape[-1] - 4
+    h0, h1, h2, h3 = half[0], half[1], half[2], half[3]
+    a, b, c, d, e = (x[..., i:i + n] for i in range(5))
+    even = h3 * a + h1 * b + h0 * c + h2 * d
+    odd = h2 * b + h0 * c + h1 * d + h3 * e
+    return torch.stack([even, odd], dim=-1).flatten(-2)
+
+
 def upsample2(x: torch.Tensor, half: torch.Tensor) -> torch.Tensor:
-    """[B, 1, h, w] -> [B, 1, 2h, 2w] with the symmetric kernel (flip(half), half)."""
-    h, w = x.shape[-2:]
-    k = torch.cat([half.flip(0), half])
-    x = F.pad(x, (2, 2, 2, 2), mode="replicate")
-    x = F.conv_transpose2d(x, k.view(1, 1, 8, 1), stride=(2, 1))
-    x = F.conv_transpose2d(x, k.view(1, 1, 1, 8), stride=(1, 2))
-    return x[..., 7:7 + 2 * h, 7:7 + 2 * w]
+    """[..., h, w] -> [..., 2h, 2w] with the symmetric kernel (flip(half), half) on a
+    replicate-padded input (pure element-wise arithmetic: cheap backward, fuses when compiled)."""
+    x = replicate_pad(x, 2)
+    x = _up_last(x, half)  # [..., h + 4, 2w]
+    return _up_last(x.transpose(-1, -2), half).transpose(-1, -2)
 
 
 class Upsampling(nn.Module):
@@ -51,9 +61,8 @@ class Upsampling(nn.Module):
         for level in range(len(latents) - 1, -1, -1):
             y = latents[level]
             if x is not None:
-                c, (h, w) = x.shape[1], x.shape[-2:]
-                x = upsample2(x.reshape(c, 1, h, w), self.halves[level])
-                x = x[..., :y.shape[-2], :y.shape[-1]].reshape(1, c, y.shape[-2], y.shape[-1])
+                x = upsample2(x, self.halves[level])
+                x = x[..., :y.shape[-2], :y.shape[-1]]
                 x = torch.cat([y, x], dim=1) if y.shape[1] else x
             elif y.shape[1]:
                 x = y
