@@ -11,12 +11,11 @@ import pytest
 import torch
 
 import inrcodec
+from conftest import ROOT, crop
 from inrcodec.codecs.coolchic.codec import CoolChicModel, CoolChicV1, CoolChicV2
 from inrcodec.coding import container
 from inrcodec.errors import ConfigError, DecodeError
 from inrcodec.losses import LOSSES, parse_loss
-
-from conftest import ROOT, crop
 
 TINY = dict(steps=40, ste_steps=5, warmup_candidates=2, warmup_steps=5, lpips=False)
 

@@ -7,14 +7,15 @@ bit-exact on any machine, thread count or BLAS:
   encoder's rate-distortion search. Activations carry `ACT_BITS` fractional bits: the input
   latent x enters as x << ACT_BITS; each layer computes acc = h @ W^T + bias (at scale
   2^(ACT_BITS + kw)), shifts right by kw (floor), applies an integer ReLU and clips to
-  [0, 2^24] (hidden layers). numpy int64 matmuls are exact and order-independent.
+  [0, 2^24] (hidden layers). The integers are carried in float64 so that BLAS does the
+  products: every value stays an integer below 2^53, so the sums are exact in any order.
 * The outputs (mu, s) are snapped: mu to 1/16 of a latent step (rounded), s (the natural log
   of the Laplace scale b) to an index into `N_SCALES` log-spaced scales
   b_i = exp((LN_MIN_FP + LN_STEP_FP * i) / 256), about 0.02 to 53.
 * For each (scale index i, mu fraction f in 0..15) the frequency of residual k = x - floor(mu)
   over [-A, A] is the trapezoid sum over the bin, sum_{m=-8..8} c_m g_i[|16 k + m - f|]
-  (c = 1 at m = +-8, else 2), floor 1, where g_i is an integer geometric sequence g_i[0] = 2^24, g_i[n+1] = g_i[n] * R_i >> 24 (a Laplace density sampled
-  at 1/16 steps, summed over the bin). R_i = round(2^24 exp(-1 / (16 b_i))) is the literal
+  (c = 1 at m = +-8, else 2), floor 1, where g_i is an integer geometric sequence
+  g_i[0] = 2^24, g_i[n+1] = g_i[n] * R_i >> 24 (a Laplace density sampled at 1/16 steps). R_i = round(2^24 exp(-1 / (16 b_i))) is the literal
   table `DECAY` below. Probabilities handed to constriction are freq / sum in float64: an
   exactly rounded IEEE division of integers, identical everywhere.
 * A (the residual bound) is measured by the encoder and stored in the stream.
