@@ -16,8 +16,9 @@ bit-exact on any machine, thread count or BLAS:
   over [-A, A] is the trapezoid sum over the bin, sum_{m=-8..8} c_m g_i[|16 k + m - f|]
   (c = 1 at m = +-8, else 2), floor 1, where g_i is an integer geometric sequence
   g_i[0] = 2^24, g_i[n+1] = g_i[n] * R_i >> 24 (a Laplace density sampled at 1/16 steps).
-  R_i = round(2^24 exp(-1 / (16 b_i))) is the literal table `DECAY` below. Probabilities handed to constriction are freq / sum in float64: an
-  exactly rounded IEEE division of integers, identical everywhere.
+  R_i = round(2^24 exp(-1 / (16 b_i))) is the literal table `DECAY` below. Probabilities
+  handed to constriction are freq / sum in float64: an exactly rounded IEEE division of
+  integers, identical everywhere.
 * A (the residual bound) is measured by the encoder and stored in the stream.
 
 Coding order: every latent position (i, j) of a grid belongs to wave t = j + K * i, where K
