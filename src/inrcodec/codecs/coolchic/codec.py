@@ -76,6 +76,7 @@ class CoolChicSettings:
     warmup_candidates: int = 4
     warmup_steps: int = 100
     quantize_search: bool = True  # False: fixed 2^-8 steps (faster, for tests)
+    compile: bool = False  # torch.compile the fit phase (pays off only for long runs)
 
 
 class CoolChicModel(nn.Module):
@@ -206,14 +207,22 @@ class CoolChicCodec(Codec):
                total: int | None = None) -> float:
         opt = torch.optim.Adam(model.parameters(), lr=lr)
         t0, t1 = s.temperature
+        temp, noise = torch.tensor(t0), torch.tensor(float(s.noise))  # tensors: no recompiles
+
+        def objective(temp: torch.Tensor, noise: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+            return self._objective(model, loss, target, s.lmbda, mode, temp, noise)
+
+        if s.compile and phase == "fit":
+            objective = torch.compile(objective, dynamic=False)
         best, best_state, value = math.inf, None, math.inf
         for step in range(steps):
             a = step / max(steps - 1, 1)
             for g in opt.param_groups:
                 g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / max(steps, 1)))
             opt.zero_grad(set_to_none=True)
-            obj, img = self._objective(model, loss, target, s.lmbda, mode, t0 + (t1 - t0) * a,
-                                       s.noise)
+            temp.fill_(t0 + (t1 - t0) * a)
+            obj, img = objective(temp, noise)
             value = float(obj.detach())
             if not math.isfinite(value):
                 break
