@@ -71,6 +71,7 @@ class CoolChicSettings:
     proxy: str = "softround"  # "softround" (v2) or "noise" (v1)
     temperature: tuple[float, float] = (0.3, 0.1)  # soft-round, start and end of `fit`
     noise: float = 1.0  # amplitude of the uniform noise in the proxies
+    upsampling_lr_scale: float = 0.1  # learned upsampling kernels move slower (stability)
     ste_steps: int = 400
     ste_lr: float = 1e-4
     warmup_candidates: int = 4
@@ -205,7 +206,12 @@ class CoolChicCodec(Codec):
                s: CoolChicSettings, phase: str, steps: int, lr: float, mode: str,
                progress: ProgressFn | None, keep_best: bool, offset: int = 0,
                total: int | None = None) -> float:
-        opt = torch.optim.Adam(model.parameters(), lr=lr)
+        up = list(model.upsampling.parameters())
+        rest = [p for n, p in model.named_parameters() if not n.startswith("upsampling.")]
+        groups = [{"params": rest, "base": lr}]
+        if up:
+            groups.append({"params": up, "base": lr * s.upsampling_lr_scale})
+        opt = torch.optim.Adam(groups, lr=lr)
         t0, t1 = s.temperature
         temp, noise = torch.tensor(t0), torch.tensor(float(s.noise))  # tensors: no recompiles
 
@@ -219,7 +225,7 @@ class CoolChicCodec(Codec):
         for step in range(steps):
             a = step / max(steps - 1, 1)
             for g in opt.param_groups:
-                g["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / max(steps, 1)))
+                g["lr"] = g["base"] * 0.5 * (1 + math.cos(math.pi * step / max(steps, 1)))
             opt.zero_grad(set_to_none=True)
             temp.fill_(t0 + (t1 - t0) * a)
             obj, img = objective(temp, noise)
