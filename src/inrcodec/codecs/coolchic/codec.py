@@ -168,6 +168,13 @@ class CoolChicCodec(Codec):
     decode_fields = ("latent_channels", "upsampling", "synthesis", "arm_context", "arm_hidden")
 
     @classmethod
+    def make_settings(cls, preset: str = "default", **overrides: Any) -> Any:
+        spec = overrides.get("synthesis")
+        if isinstance(spec, tuple | list):  # the CLI's --set splits "a,b,c" into a tuple
+            overrides["synthesis"] = ",".join(str(v) for v in spec)
+        return super().make_settings(preset, **overrides)
+
+    @classmethod
     def validate(cls, s: CoolChicSettings) -> None:
         lc = tuple(s.latent_channels)
         if not (1 <= len(lc) <= 8 and all(isinstance(c, int) and 0 <= c <= 4 for c in lc)
@@ -434,11 +441,18 @@ class CoolChicCodec(Codec):
         return self._render(s, info.channels, info.height, info.width, ints, ks, grids, device)
 
 
-V1_MODEL = {
-    "upsampling": "bicubic",
-    "synthesis": "12-1-linear-relu,12-1-linear-relu,X-1-linear-none",
-    "arm_context": 12, "arm_hidden": (12, 12), "proxy": "noise",
-}
+@dataclass
+class CoolChicV1Settings(CoolChicSettings):
+    """Cool-chic 1's model and proxy as the defaults."""
+
+    upsampling: str = "bicubic"
+    synthesis: str = "12-1-linear-relu,12-1-linear-relu,X-1-linear-none"
+    arm_context: int = 12
+    arm_hidden: tuple[int, ...] = (12, 12)
+    proxy: str = "noise"
+    warmup_candidates: int = 2
+
+
 # Cool-chic 3.x/4.x "lop" complexity (~500 MAC/pixel), for the speed-s1 comparison
 LOP_MODEL = {
     "synthesis": "16-1-linear-relu,X-1-linear-none,X-3-residual-relu,X-3-residual-none",
@@ -450,12 +464,11 @@ class CoolChicV1(CoolChicCodec):
     """Ladune et al., ICCV 2023: bicubic upsampling, pixel-wise MLP synthesis."""
 
     name = "coolchic-v1"
+    settings_cls = CoolChicV1Settings
     presets = {
-        "default": {**V1_MODEL, "steps": 4000, "ste_steps": 300, "warmup_candidates": 2,
-                    "warmup_steps": 100},
-        "fast": {**V1_MODEL, "steps": 1100, "ste_steps": 100, "warmup_candidates": 2,
-                 "warmup_steps": 50},
-        "slow": {**V1_MODEL, "steps": 10000, "ste_steps": 1000, "warmup_candidates": 3,
+        "default": {"steps": 4000, "ste_steps": 300, "warmup_steps": 100},
+        "fast": {"steps": 1100, "ste_steps": 100, "warmup_steps": 50},
+        "slow": {"steps": 10000, "ste_steps": 1000, "warmup_candidates": 3,
                  "warmup_steps": 200},
     }
 
