@@ -20,13 +20,15 @@ was not measured in this session (no GPU available); time one job with
 `inrcodec bench --preset seed-study --codec nif --limit 1 --loss mse --rate "..."` and scale it
 by the job count.
 
-Cool-chic (fast preset: ~1300-1400 steps including warm-up and STE; measured on the same shared
-2 cores, heavily loaded, 1 torch thread): a coolchic-v2 step costs about 0.23 s at 256x256
-(~2350 MAC/pixel; the ARM on 1.33 latents per pixel dominates) and about 0.35 s on a 384x256
-kodak6-half image, so a fast v2 encode of a full Kodak image (393k pixels) takes ~15-20 min
-and the v2 part of seed-study (5 lambdas x 5 losses x 24 images = 600 jobs) about a week of one
-CPU; coolchic-v1 (~870 MAC/pixel) is ~3x cheaper. quick's Cool-chic jobs (128x128, 140-170
-steps) take ~5-15 s each, ~3-6 min per codec for its 30 jobs.
+Cool-chic (fast preset: ~1300-1400 steps including warm-up and STE). Measured 2026-11-24 on
+the same 2 cores while shared with 5-8 other jobs (load average 6-9), 1 torch thread: a
+coolchic-v2 step (default model, ~2350 MAC/pixel, the ARM on 1.33 latents per pixel
+dominates) took 0.23 s at 256x256; a fast coolchic-v1 encode (~870 MAC/pixel) of one
+kodak6-half image (384x256) took ~11 min and a fast coolchic-v2 one ~25 min. Full Kodak
+images have 4x the pixels, so seed-study's Cool-chic part (v1: 4 lambdas, v2: 5, x 5 losses x
+24 images = 1080 jobs) is again a GPU or cluster run. quick's Cool-chic jobs (128x128, 140-170
+steps) took 14-20 s each here: ~8-10 min per codec for its 30 jobs (a few minutes on an idle
+machine).
 
 Each codec's rate sweep is a list of setting tables (`RATES[codec][level]`); encoder-only
 knobs shared by every rate point are in `SETTINGS[codec][level]`.
