@@ -60,6 +60,8 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/coolchic_kodak")
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--merge", type=Path, action="append", default=[],
+                    help="add the rows of another result JSON (runs split over processes)")
     ap.add_argument("--extra", default="{}", help="JSON dict of extra codec settings")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -69,6 +71,10 @@ def main() -> None:
     cmd = " ".join(["python benchmarks/coolchic_kodak.py"] + sys.argv[1:])
     path = a.out.with_suffix(".json")
     rows = load_rows(path)
+    for other in a.merge:
+        keys = {(r["codec"], r["image"], r.get("lmbda"), r.get("quality")) for r in rows}
+        rows += [r for r in load_rows(other)
+                 if (r["codec"], r["image"], r.get("lmbda"), r.get("quality")) not in keys]
     meta = {"protocol": a.protocol, "date": today(), "command": cmd,
             "machine": machine() + " (2 shared cores, other jobs running)"}
     if not a.report_only:

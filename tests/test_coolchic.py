@@ -158,3 +158,15 @@ def test_corrupt_sections_fail_cleanly(v2_file):
         codec.decode(settings, {"h": c.sections["h"], "w": c.sections["w"]}, c.image,
                      device=torch.device("cpu"))
     assert time.perf_counter() - t0 < 60
+
+
+@pytest.mark.parametrize("shape, mode", [((1, 1, 1), "L"), ((1, 17, 5), "L"),
+                                         ((3, 3, 70), "RGB"), ((4, 9, 9), "RGBA")])
+def test_odd_sizes_and_modes(shape, mode):
+    from inrcodec.image import Image
+
+    img = Image(torch.rand(*shape), 8, mode)
+    for codec in ("coolchic-v1", "coolchic-v2"):
+        r = inrcodec.encode(img, codec=codec, steps=3, ste_steps=1, warmup_candidates=1,
+                            metrics=False)
+        assert torch.equal(inrcodec.decode(bytes(r)).data, r.reconstruction.quantized().data)
