@@ -25,12 +25,21 @@ def level_shapes(height: int, width: int, levels: int) -> list[tuple[int, int]]:
 
 
 class Latents(nn.Module):
-    def __init__(self, height: int, width: int, channels: tuple[int, ...]) -> None:
+    def __init__(self, height: int, width: int, channels: tuple[int, ...],
+                 gain: float = 1.0) -> None:
         super().__init__()
+        self.gain = gain
         self.shapes = level_shapes(height, width, len(channels))
         self.channels = tuple(channels)
         self.grids = nn.ParameterList(nn.Parameter(torch.zeros(1, c, h, w))
                                       for c, (h, w) in zip(channels, self.shapes, strict=True))
+
+    def values(self) -> list[torch.Tensor]:
+        """The latents: parameters times the encoder gain (Cool-chic's "encoder gains", which
+        make the latents learn `gain` times faster than the networks under Adam)."""
+        if self.gain == 1.0:
+            return list(self.grids)
+        return [g * self.gain for g in self.grids]
 
     def coded_shapes(self) -> list[tuple[int, int]]:
         """One (h, w) per coded 2-D grid: levels in order, channels within a level."""
