@@ -454,6 +454,8 @@ class CoolChicV1Settings(CoolChicSettings):
     arm_hidden: tuple[int, ...] = (12, 12)
     proxy: str = "noise"
     warmup_candidates: int = 2
+    lr: float = 1e-2
+    latent_gain: float = 16.0  # measured better for v1 (v2's wider synthesis stalled with it)
 
 
 # Cool-chic 3.x/4.x "lop" complexity (~500 MAC/pixel), for the speed-s1 comparison
