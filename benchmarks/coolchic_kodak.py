@@ -58,6 +58,8 @@ def main() -> None:
     ap.add_argument("--loss", default="mse")
     ap.add_argument("--images", default="", help="comma list to restrict the protocol")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--crop", default="", help="left,top,right,bottom applied to every image "
+                    "(e.g. 64,64,192,192 as the quick grid); recorded in the protocol name")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/coolchic_kodak")
     ap.add_argument("--report-only", action="store_true")
     ap.add_argument("--merge", type=Path, action="append", default=[],
@@ -68,6 +70,11 @@ def main() -> None:
     images = protocol_images(a.protocol)
     if a.images:
         images = {k: v for k, v in images.items() if k in a.images.split(",")}
+    if a.crop:
+        x0, y0, x1, y1 = (int(v) for v in a.crop.split(","))
+        images = {k: v.with_data(v.data[:, y0:y1, x0:x1].contiguous())
+                  for k, v in images.items()}
+        a.protocol = f"{a.protocol}-crop{x0},{y0},{x1},{y1}"
     cmd = " ".join(["python benchmarks/coolchic_kodak.py"] + sys.argv[1:])
     path = a.out.with_suffix(".json")
     rows = load_rows(path)
@@ -92,8 +99,8 @@ def main() -> None:
                              "decode_seconds": res.decode_seconds})
             save_rows(path, meta, rows)
         for codec in a.codecs.split(","):
-            for lmbda in (float(v) for v in a.lmbdas.split(",")):
-                for name, image in images.items():
+            for name, image in images.items():  # image-major: whole curves first
+                for lmbda in (float(v) for v in a.lmbdas.split(",")):
                     if (codec, name, lmbda, None, a.protocol, a.preset) in done:
                         continue
                     load = os.getloadavg()[0]
