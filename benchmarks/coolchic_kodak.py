@@ -67,6 +67,13 @@ def main() -> None:
     ap.add_argument("--extra", default="{}", help="JSON dict of extra codec settings")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    if a.report_only:  # rewrite the markdown of a stored run (its own meta)
+        path = a.out.with_suffix(".json")
+        rows = load_rows(path)
+        for other in a.merge:
+            rows += load_rows(other)
+        write_markdown(a.out.with_suffix(".md"), json.loads(path.read_text())["meta"], rows)
+        return
     images = protocol_images(a.protocol)
     if a.images:
         images = {k: v for k, v in images.items() if k in a.images.split(",")}

@@ -67,8 +67,8 @@ class CoolChicSettings:
     # -- encoder only --
     lmbda: float = 1e-3
     steps: int = 4000
-    lr: float = 3e-2  # the papers use 1e-2 over ~10x more steps
-    latent_gain: float = 1.0  # latents = gain * parameters (Cool-chic 3+ uses 16)
+    lr: float = 1e-2
+    latent_gain: float = 16.0  # latents = gain * parameters (Cool-chic's encoder gain)
     proxy: str = "softround"  # "softround" (v2) or "noise" (v1)
     temperature: tuple[float, float] = (0.3, 0.1)  # soft-round, start and end of `fit`
     noise: float = 1.0  # amplitude of the uniform noise in the proxies
@@ -454,8 +454,6 @@ class CoolChicV1Settings(CoolChicSettings):
     arm_hidden: tuple[int, ...] = (12, 12)
     proxy: str = "noise"
     warmup_candidates: int = 2
-    lr: float = 1e-2
-    latent_gain: float = 16.0  # measured better for v1 (v2's wider synthesis stalled with it)
 
 
 # Cool-chic 3.x/4.x "lop" complexity (~500 MAC/pixel), for the speed-s1 comparison
