@@ -21,14 +21,14 @@ was not measured in this session (no GPU available); time one job with
 by the job count.
 
 Cool-chic (fast preset: ~1300-1400 steps including warm-up and STE). Measured 2026-11-24 on
-the same 2 cores while shared with 5-8 other jobs (load average 6-9), 1 torch thread: a
-coolchic-v2 step (default model, ~2350 MAC/pixel, the ARM on 1.33 latents per pixel
-dominates) took 0.23 s at 256x256; a fast coolchic-v1 encode (~870 MAC/pixel) of one
-kodak6-half image (384x256) took ~11 min and a fast coolchic-v2 one ~25 min. Full Kodak
-images have 4x the pixels, so seed-study's Cool-chic part (v1: 4 lambdas, v2: 5, x 5 losses x
-24 images = 1080 jobs) is again a GPU or cluster run. quick's Cool-chic jobs (128x128, 140-170
-steps) took 14-20 s each here: ~8-10 min per codec for its 30 jobs (a few minutes on an idle
-machine).
+the same 2 cores while shared with 5-8 other jobs (load average 6-11), 1 torch thread, nice 5:
+a fast coolchic-v1 encode (~870 MAC/pixel) of one kodak6-half image (384x256) took 540-820 s;
+fast encodes of 128x128 crops took 110-230 s (v1) and 120-350 s (v2, ~2350 MAC/pixel, the ARM
+on 1.33 latents per pixel dominates); a fast v2 encode of a 384x256 image needs ~12 CPU-minutes
+and did not finish under that load. Full Kodak images have 4x the pixels of kodak6-half, so
+seed-study's Cool-chic part (v1: 4 lambdas, v2: 5, x 5 losses x 24 images = 1080 jobs) is a
+GPU or cluster run. quick's Cool-chic jobs (128x128, 140-170 steps) took 14-20 s each under
+that load: ~8-10 min per codec for its 30 jobs (a few minutes on an idle machine).
 
 Each codec's rate sweep is a list of setting tables (`RATES[codec][level]`); encoder-only
 knobs shared by every rate point are in `SETTINGS[codec][level]`.
