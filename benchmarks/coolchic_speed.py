@@ -80,10 +80,10 @@ def time_steps(preset: str, threads: int, compiled: bool = False, bf16: bool = F
 
 def part_a() -> list[dict]:
     rows = []
-    for kw in ({"preset": "lop", "threads": 1}, {"preset": "lop", "threads": 1, "bf16": True},
-               {"preset": "lop", "threads": 1, "compiled": True},
-               {"preset": "default", "threads": 1},
-               {"preset": "lop", "threads": 2, "n": 10}):
+    for kw in ({"preset": "lop", "threads": 2}, {"preset": "lop", "threads": 1},
+               {"preset": "lop", "threads": 2, "bf16": True},
+               {"preset": "default", "threads": 2}, {"preset": "default", "threads": 1},
+               {"preset": "lop", "threads": 2, "compiled": True}):
         row = time_steps(**kw)
         print(row, flush=True)
         rows.append(row)
