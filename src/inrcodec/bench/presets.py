@@ -18,7 +18,17 @@ so one NIF job with the default 1500 + 200 steps takes ~1.3 h to ~4.4 h and the 
 the grid roughly 50 days: seed-study is a GPU or cluster run (`--executor ray`). The GPU cost
 was not measured in this session (no GPU available); time one job with
 `inrcodec bench --preset seed-study --codec nif --limit 1 --loss mse --rate "..."` and scale it
-by the job count. Cool-chic's cost is to be added when its codecs land.
+by the job count.
+
+Cool-chic (fast preset: ~1300-1400 steps including warm-up and STE). Measured 2026-11-24 on
+the same 2 cores while shared with 5-8 other jobs (load average 6-11), 1 torch thread, nice 5:
+a fast coolchic-v1 encode (~870 MAC/pixel) of one kodak6-half image (384x256) took 540-820 s;
+fast encodes of 128x128 crops took 110-230 s (v1) and 120-350 s (v2, ~2350 MAC/pixel, the ARM
+on 1.33 latents per pixel dominates); a fast v2 encode of a 384x256 image needs ~12 CPU-minutes
+and did not finish under that load. Full Kodak images have 4x the pixels of kodak6-half, so
+seed-study's Cool-chic part (v1: 4 lambdas, v2: 5, x 5 losses x 24 images = 1080 jobs) is a
+GPU or cluster run. quick's Cool-chic jobs (128x128, 140-170 steps) took 14-20 s each under
+that load: ~8-10 min per codec for its 30 jobs (a few minutes on an idle machine).
 
 Each codec's rate sweep is a list of setting tables (`RATES[codec][level]`); encoder-only
 knobs shared by every rate point are in `SETTINGS[codec][level]`.
@@ -60,14 +70,32 @@ RATES: dict[str, dict[str, list[dict[str, Any]]]] = {
                  {"hidden": [280, 100, 48, 16], "mod_hidden": [64, 16, 8]},
                  {"hidden": [360, 150, 70, 32], "mod_hidden": [64, 16, 8]}],
     },
+    # Cool-chic sets its rate by lambda (the same, MSE-tuned, for every loss); full: the
+    # lambdas of the published Kodak curves (Cool-chic 1.0 and 5.0.1)
+    "coolchic-v1": {
+        "quick": [{"lmbda": 1e-3}, {"lmbda": 4e-3}, {"lmbda": 2e-2}],
+        "full": [{"lmbda": 1e-4}, {"lmbda": 5e-4}, {"lmbda": 4e-3}, {"lmbda": 2e-2}],
+    },
+    "coolchic-v2": {
+        "quick": [{"lmbda": 1e-3}, {"lmbda": 4e-3}, {"lmbda": 2e-2}],
+        "full": [{"lmbda": 1e-4}, {"lmbda": 4e-4}, {"lmbda": 1e-3}, {"lmbda": 4e-3},
+                 {"lmbda": 2e-2}],
+    },
 }
 SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     "siren": {"quick": {"steps": 300, "qat_steps": 30}, "full": {}},
     "pe-mlp": {"quick": {"steps": 300, "qat_steps": 30}, "full": {}},
     "nif": {"quick": {"steps": 300, "rounds": 3, "qat_steps": 60, "qat_rounds": 2},
             "full": {}},
+    "coolchic-v1": {"quick": {"steps": 150, "ste_steps": 20, "warmup_candidates": 1},
+                    "full": {}},
+    "coolchic-v2": {"quick": {"steps": 120, "ste_steps": 20, "warmup_candidates": 1},
+                    "full": {}},
 }
-PRESET_OF: dict[str, dict[str, str]] = {}  # codec -> level -> codec preset (default: "default")
+PRESET_OF: dict[str, dict[str, str]] = {
+    "coolchic-v1": {"quick": "fast", "full": "fast"},
+    "coolchic-v2": {"quick": "fast", "full": "fast"},
+}  # codec -> level -> codec preset (default: "default")
 LOSSES_OF: dict[str, list[str]] = {}  # codec -> its study losses when they differ from STUDY_LOSSES
 
 

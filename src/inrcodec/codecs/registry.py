@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..errors import ConfigError
 from .base import Codec
+from .coolchic.codec import CoolChicV1, CoolChicV2
 from .nif import NIFCodec
 from .pe_mlp import PEMLPCodec
 from .siren import SirenCodec
@@ -12,6 +13,8 @@ CODECS: dict[str, type[Codec]] = {
     SirenCodec.name: SirenCodec,
     PEMLPCodec.name: PEMLPCodec,
     NIFCodec.name: NIFCodec,
+    CoolChicV1.name: CoolChicV1,
+    CoolChicV2.name: CoolChicV2,
 }
 
 

@@ -1,0 +1,215 @@
+"""Issue 4 speed benchmark, protocol speed-s1: kodim01 cropped to (0, 0, 256, 256), lambda 1e-3,
+2000 training steps, 2 threads; seconds per step, total encode seconds, decode seconds, peak
+memory, bpp and PSNR. Part A times the training step of several variants (ratios within one
+run, same process, same load); part B runs the whole encode.
+
+Reference (issue 4): Orange's Cool-chic 5.0.1 ("lop" synthesis, ~500 MAC/pixel) took about
+0.09 s per step on this image size on 2 cores.
+
+    python benchmarks/coolchic_speed.py            # both parts
+    python benchmarks/coolchic_speed.py --part a   # step timings only
+    python benchmarks/coolchic_speed.py --part d   # full-size (768x512) decode time
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import torch  # noqa: E402
+from common import KODAK, ROOT, machine, today  # noqa: E402
+
+import inrcodec  # noqa: E402
+from inrcodec.codecs.coolchic.codec import CoolChicModel, CoolChicV2  # noqa: E402
+from inrcodec.io import read_image  # noqa: E402
+from inrcodec.losses import parse_loss  # noqa: E402
+
+OUT = ROOT / "benchmarks/results/coolchic_speed"
+
+
+def image():
+    img = read_image(KODAK / "kodim01.png")
+    return img.with_data(img.data[:, :256, :256].contiguous())
+
+
+def time_steps(preset: str, threads: int, compiled: bool = False, bf16: bool = False,
+               n: int = 40) -> dict:
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    img = image()
+    target = img.data.unsqueeze(0)
+    s = CoolChicV2.make_settings(preset, lmbda=1e-3)
+    model = CoolChicModel(s, 256, 256, 3)
+    opt = torch.optim.Adam(model.parameters(), lr=s.lr)
+    loss = parse_loss("mse")
+    temp, noise = torch.tensor(0.3), torch.tensor(1.0)
+
+    def objective(temp: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out, bits = model("softround", temp, noise)
+        return loss(out.float(), target) + 1e-3 * bits.float() / model.num_pixels
+
+    fn = torch.compile(objective, dynamic=False) if compiled else objective
+
+    def step() -> None:
+        opt.zero_grad(set_to_none=True)
+        fn(temp, noise).backward()
+        opt.step()
+
+    t = time.perf_counter()
+    for _ in range(3):
+        step()
+    warm = time.perf_counter() - t
+    load = os.getloadavg()[0]
+    t = time.perf_counter()
+    for i in range(n):
+        temp.fill_(0.3 - 0.2 * i / n)
+        step()
+    per = (time.perf_counter() - t) / n
+    return {"preset": preset, "threads": threads, "compile": compiled, "bf16": bf16, "steps": n,
+            "ms_per_step": 1000 * per, "first_3_steps_s": warm, "load_avg_1min": load,
+            "macs_per_pixel": round(model.macs_per_pixel(), 1)}
+
+
+def part_a() -> list[dict]:
+    rows = []
+    for kw in ({"preset": "lop", "threads": 2}, {"preset": "lop", "threads": 1},
+               {"preset": "lop", "threads": 2, "bf16": True},
+               {"preset": "default", "threads": 2}, {"preset": "default", "threads": 1},
+               {"preset": "lop", "threads": 2, "compiled": True}):
+        row = time_steps(**kw)
+        print(row, flush=True)
+        rows.append(row)
+    return rows
+
+
+def part_b(preset: str, threads: int, compiled: bool) -> dict:
+    torch.set_num_threads(threads)
+    img = image()
+    load = os.getloadavg()[0]
+    r = inrcodec.encode(img, codec="coolchic-v2", preset=preset, lmbda=1e-3, steps=1800,
+                        ste_steps=200, warmup_candidates=1, device="cpu", lpips=True,
+                        compile=compiled)
+    t = time.perf_counter()
+    inrcodec.decode(bytes(r), device="cpu")
+    dec = time.perf_counter() - t
+    train_s = r.log["fit_seconds"] + r.log["ste_seconds"]
+    row = {"preset": preset, "threads": threads, "compile": compiled, "steps": 2000,
+           "s_per_step": train_s / 2000, "fit_seconds": r.log["fit_seconds"],
+           "ste_seconds": r.log["ste_seconds"],
+           "encode_seconds": r.encode_seconds, "decode_seconds": dec,
+           "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           "bpp": r.bpp, "psnr": r.metrics["psnr"], "msssim": r.metrics["msssim"],
+           "lpips": r.metrics.get("lpips"), "macs_per_pixel": r.log["macs_per_pixel"],
+           "load_avg_1min_start": load, "load_avg_1min_end": os.getloadavg()[0]}
+    print(row, flush=True)
+    return row
+
+
+def part_d(codec: str) -> dict:
+    """Decode time of a full-size Kodak image (768x512). The file comes from a short training
+    (decoding cost depends on the image size and the model, not on how long it trained)."""
+    from inrcodec.codecs.coolchic import codec as cc
+
+    torch.set_num_threads(1)
+    img = read_image(KODAK / "kodim01.png")
+    r = inrcodec.encode(img, codec=codec, preset="fast", lmbda=1e-3, steps=60, ste_steps=10,
+                        warmup_candidates=1, device="cpu", metrics=False)
+    spent = {"latents": []}
+    original = cc.decode_latents
+
+    def timed(*args, **kwargs):
+        t = time.perf_counter()
+        out = original(*args, **kwargs)
+        spent["latents"].append(time.perf_counter() - t)
+        return out
+
+    cc.decode_latents = timed
+    totals = []
+    for _ in range(3):
+        t = time.perf_counter()
+        inrcodec.decode(bytes(r), device="cpu")
+        totals.append(time.perf_counter() - t)
+    cc.decode_latents = original
+    row = {"codec": codec, "image": "kodim01 768x512", "threads": 1, "bytes": len(r),
+           "decode_seconds_min": min(totals), "decode_seconds_all": totals,
+           "latent_decode_seconds_min": min(spent["latents"]),
+           "load_avg_1min": os.getloadavg()[0]}
+    print(row, flush=True)
+    return row
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--part", default="ab")
+    ap.add_argument("--preset", default="lop")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--compile", action="store_true", help="part b: torch.compile the fit")
+    a = ap.parse_args()
+    path = OUT.with_suffix(".json")
+    old = json.loads(path.read_text()) if path.exists() else {}
+    res = {"meta": {"protocol": "speed-s1", "date": today(), "machine": machine() +
+                    " (2 shared cores, other jobs running)",
+                    "command": " ".join(["python benchmarks/coolchic_speed.py"] + sys.argv[1:])},
+           "steps": old.get("steps", []), "encode": old.get("encode", []),
+           "decode": old.get("decode", [])}
+    if "a" in a.part:
+        res["steps"] = part_a()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(res, indent=1))
+    if "b" in a.part:
+        res["encode"] = res["encode"] + [part_b(a.preset, a.threads, a.compile)]
+        path.write_text(json.dumps(res, indent=1))
+    if "d" in a.part:
+        res["decode"] = [part_d("coolchic-v2"), part_d("coolchic-v1")]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(res, indent=1))
+    write_markdown(res)
+
+
+def write_markdown(res: dict) -> None:
+    m = res["meta"]
+    lines = [f"# Cool-chic v2 training speed, protocol speed-s1 ({m['date']})", "",
+             f"Command: `{m['command']}`  ", f"Machine: {m['machine']}", "",
+             "## Part A: one training step (forward + backward + Adam), 256x256, lambda 1e-3", "",
+             "| preset | MAC/pixel | threads | torch.compile | bf16 autocast | ms/step | "
+             "first 3 steps s | load avg |", "|---|---|---|---|---|---|---|---|"]
+    for r in res["steps"]:
+        lines.append(f"| {r['preset']} | {r['macs_per_pixel']:.0f} | {r['threads']} | "
+                     f"{r['compile']} | {r['bf16']} | {r['ms_per_step']:.1f} | "
+                     f"{r['first_3_steps_s']:.1f} | {r['load_avg_1min']:.1f} |")
+    lines += ["", "## Part B: whole encode (1800 fit + 200 STE steps, no warm-up), then decode",
+              "", "s/step = (fit + STE seconds) / 2000; with torch.compile the fit seconds include "
+              "the compilation.", "",
+              "| preset | MAC/pixel | threads | compile | s/step | encode s | decode s | "
+              "peak RSS MiB | bpp | PSNR dB | MS-SSIM | LPIPS | load avg start/end |",
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in res["encode"]:
+        lines.append(f"| {r['preset']} | {r['macs_per_pixel']:.0f} | {r['threads']} | "
+                     f"{r.get('compile', False)} | "
+                     f"{r['s_per_step']:.3f} | {r['encode_seconds']:.0f} | "
+                     f"{r['decode_seconds']:.2f} | {r['peak_rss_mib']:.0f} | {r['bpp']:.3f} | "
+                     f"{r['psnr']:.2f} | {r['msssim']:.4f} | {r['lpips']:.3f} | "
+                     f"{r['load_avg_1min_start']:.1f}/{r['load_avg_1min_end']:.1f} |")
+    lines += ["", "## Part D: decoding a full-size Kodak image (768x512), 1 thread", "",
+              "The file comes from a short training (60 + 10 steps): decoding cost depends on "
+              "the size and the model, not on the training. Latent decoding (fixed-point ARM + "
+              "range decoder, wave by wave) is timed separately; the rest is the float64 "
+              "upsampling and synthesis.", "",
+              "| codec | bytes | decode s (min of 3) | of which latents s | load avg |",
+              "|---|---|---|---|---|"]
+    for r in res.get("decode", []):
+        lines.append(f"| {r['codec']} | {r['bytes']} | {r['decode_seconds_min']:.2f} | "
+                     f"{r['latent_decode_seconds_min']:.2f} | {r['load_avg_1min']:.1f} |")
+    OUT.with_suffix(".md").write_text("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()

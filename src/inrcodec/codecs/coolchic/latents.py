@@ -1,0 +1,69 @@
+"""The latent pyramid and the quantisation proxies used while training.
+
+Level l has ceil(H / 2^l) x ceil(W / 2^l) positions and `channels[l]` channels; latents are
+quantised with step 1 (the synthesis' first layer sets the scale) and clamped to
+[-LATENT_MAX, LATENT_MAX] so that the entropy coder's alphabet stays small.
+
+Proxies for rounding (Cool-chic's training phases):
+  noise      y + U(-0.5, 0.5)                                     (v1's first phase)
+  softround  softround(softround(y, T) + U(-0.5, 0.5) * a, T)       (v2; T and a annealed)
+  ste        round(y) forward, identity gradient                  (final phase of both)
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from .arm_int import LATENT_MAX
+
+
+def level_shapes(height: int, width: int, levels: int) -> list[tuple[int, int]]:
+    return [(-(-height // (1 << n)), -(-width // (1 << n))) for n in range(levels)]
+
+
+class Latents(nn.Module):
+    def __init__(self, height: int, width: int, channels: tuple[int, ...],
+                 gain: float = 1.0) -> None:
+        super().__init__()
+        self.gain = gain
+        self.shapes = level_shapes(height, width, len(channels))
+        self.channels = tuple(channels)
+        self.grids = nn.ParameterList(nn.Parameter(torch.zeros(1, c, h, w))
+                                      for c, (h, w) in zip(channels, self.shapes, strict=True))
+
+    def values(self) -> list[torch.Tensor]:
+        """The latents: parameters times the encoder gain (Cool-chic's "encoder gains", which
+        make the latents learn `gain` times faster than the networks under Adam)."""
+        if self.gain == 1.0:
+            return list(self.grids)
+        return [g * self.gain for g in self.grids]
+
+    def coded_shapes(self) -> list[tuple[int, int]]:
+        """One (h, w) per coded 2-D grid: levels in order, channels within a level."""
+        return [s for c, s in zip(self.channels, self.shapes, strict=True) for _ in range(c)]
+
+
+def softround(x: torch.Tensor, t: float | torch.Tensor) -> torch.Tensor:
+    m = torch.floor(x) + 0.5
+    if isinstance(t, torch.Tensor):
+        return m + 0.5 * torch.tanh((x - m) / t) / torch.tanh(0.5 / t)
+    return m + 0.5 * torch.tanh((x - m) / t) / math.tanh(0.5 / t)
+
+
+def proxy(y: torch.Tensor, mode: str, temperature: float | torch.Tensor = 0.3,
+          noise: float | torch.Tensor = 1.0) -> torch.Tensor:
+    """temperature and noise may be 0-d tensors (so a compiled step does not recompile)."""
+    y = y.clamp(-LATENT_MAX, LATENT_MAX)
+    if mode == "noise":
+        return y + (torch.rand_like(y) - 0.5)
+    if mode == "softround":
+        u = (torch.rand_like(y) - 0.5) * noise
+        return softround(softround(y, temperature) + u, temperature)
+    if mode == "ste":
+        return y + (torch.round(y) - y).detach()
+    if mode == "round":
+        return torch.round(y)
+    raise ValueError(f"unknown quantisation proxy {mode!r}")

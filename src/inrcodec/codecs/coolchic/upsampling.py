@@ -1,0 +1,70 @@
+"""Latent pyramid -> full-resolution feature stack.
+
+Going from the coarsest level up, the running stack is upsampled 2x and cropped to the next
+level's size, then that level's latents are stacked in front of it (so the output has, for
+every level, its latents upsampled to the full resolution). The 2x step is a separable
+transposed convolution with an 8-tap symmetric kernel (the 4 taps of one half are the
+parameters) applied to every channel alike, on a replicate-padded input: initialised to (and,
+for v1, fixed at) the bicubic kernel (a = -0.75), for which it equals torch's bicubic
+interpolation with align_corners=False; v2 learns one kernel per level.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .synthesis import replicate_pad
+
+
+def _cubic(t: float, a: float = -0.75) -> float:
+    t = abs(t)
+    if t <= 1:
+        return (a + 2) * t ** 3 - (a + 3) * t ** 2 + 1
+    return a * t ** 3 - 5 * a * t ** 2 + 8 * a * t - 4 * a
+
+
+BICUBIC_HALF = (_cubic(0.25), _cubic(0.75), _cubic(1.25), _cubic(1.75))
+
+
+def _up_last(x: torch.Tensor, half: torch.Tensor) -> torch.Tensor:
+    """2x along the last dim of x (already replicate-padded by 2 there): polyphase form of
+    the transposed convolution with kernel (h3, h2, h1, h0, h0, h1, h2, h3)."""
+    n = x.shape[-1] - 4
+    h0, h1, h2, h3 = half[0], half[1], half[2], half[3]
+    a, b, c, d, e = (x[..., i:i + n] for i in range(5))
+    even = h3 * a + h1 * b + h0 * c + h2 * d
+    odd = h2 * b + h0 * c + h1 * d + h3 * e
+    return torch.stack([even, odd], dim=-1).flatten(-2)
+
+
+def upsample2(x: torch.Tensor, half: torch.Tensor) -> torch.Tensor:
+    """[..., h, w] -> [..., 2h, 2w] with the symmetric kernel (flip(half), half) on a
+    replicate-padded input (pure element-wise arithmetic: cheap backward, fuses when compiled)."""
+    x = replicate_pad(x, 2)
+    x = _up_last(x, half)  # [..., h + 4, 2w]
+    return _up_last(x.transpose(-1, -2), half).transpose(-1, -2)
+
+
+class Upsampling(nn.Module):
+    def __init__(self, levels: int, learned: bool) -> None:
+        super().__init__()
+        half = torch.tensor(BICUBIC_HALF).repeat(max(levels - 1, 0), 1)
+        if learned:
+            self.halves = nn.Parameter(half)
+        else:
+            self.register_buffer("halves", half, persistent=False)
+
+    def forward(self, latents: list[torch.Tensor]) -> torch.Tensor:
+        """latents: per level (finest first) [1, c_l, h_l, w_l] (c_l may be 0)."""
+        x = None
+        for level in range(len(latents) - 1, -1, -1):
+            y = latents[level]
+            if x is not None:
+                x = upsample2(x, self.halves[level])
+                x = x[..., :y.shape[-2], :y.shape[-1]]
+                x = torch.cat([y, x], dim=1) if y.shape[1] else x
+            elif y.shape[1]:
+                x = y
+        assert x is not None
+        return x

@@ -1,0 +1,172 @@
+"""Cool-chic v1/v2: real files, bit-exact decoding across thread counts, training behaviour,
+every registry loss, corrupt payloads."""
+
+import hashlib
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import inrcodec
+from conftest import ROOT, crop
+from inrcodec.codecs.coolchic.codec import CoolChicModel, CoolChicV1, CoolChicV2
+from inrcodec.coding import container
+from inrcodec.errors import ConfigError, DecodeError
+from inrcodec.losses import LOSSES, parse_loss
+
+TINY = dict(steps=40, ste_steps=5, warmup_candidates=2, warmup_steps=5, lpips=False)
+
+
+@pytest.fixture(scope="module")
+def v2_file(small):
+    return inrcodec.encode(small, codec="coolchic-v2", preset="fast", lmbda=1e-3, **TINY)
+
+
+@pytest.mark.parametrize("codec", ["coolchic-v1", "coolchic-v2"])
+def test_roundtrip_through_real_file(small, codec, tmp_path):
+    r = inrcodec.encode(small, codec=codec, preset="fast", lmbda=1e-3, **TINY)
+    img = inrcodec.decode(bytes(r))
+    assert torch.equal(img.data, r.reconstruction.quantized().data)
+    info = inrcodec.api.info(bytes(r))
+    assert info["codec"] == codec and set(info["sections"]) == {"h", "w", "l"}
+    assert r.log["steps"] == {"warmup": 10, "fit": 40, "ste": 5}
+    assert r.metrics["psnr"] > 10 and r.bpp < 24
+    assert sum(r.log["section_bytes"].values()) == r.payload_bytes
+
+
+def test_bit_exact_decode_with_other_thread_count(v2_file, tmp_path):
+    path = tmp_path / "x.inr"
+    path.write_bytes(bytes(v2_file))
+    mine = hashlib.sha256(inrcodec.decode(bytes(v2_file)).data.numpy().tobytes()).hexdigest()
+    code = ("import hashlib, sys, torch, inrcodec; torch.set_num_threads(3); "
+            "d = inrcodec.decode(open(sys.argv[1], 'rb').read()); "
+            "print(hashlib.sha256(d.data.numpy().tobytes()).hexdigest(), "
+            "torch.get_num_threads())")
+    env = dict(os.environ, OMP_NUM_THREADS="3", MKL_NUM_THREADS="3",
+               PYTHONPATH=str(ROOT / "src"))
+    out = subprocess.run([sys.executable, "-c", code, str(path)], env=env, check=True,
+                         capture_output=True, text=True, timeout=120).stdout.split()
+    assert out == [mine, "3"]
+
+
+def test_short_fit_lowers_loss(small):
+    codec = CoolChicV2()
+    s = codec.make_settings("fast", lmbda=1e-3)
+    target = small.data.unsqueeze(0)
+    model = CoolChicModel(s, small.height, small.width, small.channels)
+    loss = parse_loss("mse")
+    with torch.no_grad():
+        before = float(codec._objective(model, loss, target, s.lmbda, "round")[0])
+    codec._train(model, loss, target, s, "fit", 60, s.lr, s.proxy, None, False)
+    with torch.no_grad():
+        after = float(codec._objective(model, loss, target, s.lmbda, "round")[0])
+    assert after < 0.5 * before
+
+
+def test_rate_falls_as_lambda_rises(sample):
+    image = crop(sample, 16, 64, 64, 64)
+    kw = dict(codec="coolchic-v1", preset="fast", steps=120, ste_steps=10, warmup_candidates=1,
+              metrics=False)
+    lo = inrcodec.encode(image, lmbda=1e-4, **kw)
+    hi = inrcodec.encode(image, lmbda=3e-2, **kw)
+    assert len(hi) < 0.8 * len(lo)
+    assert hi.log["section_bytes"]["l"] < lo.log["section_bytes"]["l"]
+
+
+@pytest.mark.parametrize("loss", sorted(LOSSES))
+def test_every_registry_loss_trains(small, loss):
+    r = inrcodec.encode(small, codec="coolchic-v1", loss=loss, preset="fast", steps=8,
+                        ste_steps=2, warmup_candidates=1, metrics=False)
+    assert torch.equal(inrcodec.decode(bytes(r)).data, r.reconstruction.quantized().data)
+
+
+def test_losses_of_the_study_reduce_distortion(small):
+    target = small.data.unsqueeze(0)
+    for name in ("l1ssim", "lcssim"):
+        codec = CoolChicV1()
+        s = codec.make_settings("fast", lmbda=1e-3)
+        model = CoolChicModel(s, small.height, small.width, small.channels)
+        loss = parse_loss(name)
+        with torch.no_grad():
+            before = float(loss(model("round")[0], target))
+        codec._train(model, loss, target, s, "fit", 40, s.lr, s.proxy, None, False)
+        with torch.no_grad():
+            assert float(loss(model("round")[0], target)) < before, name
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("", "empty"),
+    ("40-1-linear", "expected OUT-KERNEL-TYPE-ACT"),
+    ("40-2-linear-relu,X-1-linear-none", "odd"),
+    ("40-1-conv-relu,X-1-linear-none", "expected"),
+    ("40-1-linear-swish,X-1-linear-none", "activation"),
+    ("40-1-linear-relu,12-3-residual-relu,X-1-linear-none", "residual"),
+    ("999-1-linear-relu,X-1-linear-none", "width"),
+    ("40-1-linear-relu,4-1-linear-none", "image has 3"),
+])
+def test_synthesis_spec_errors(small, spec, message):
+    with pytest.raises(ConfigError, match=message):
+        inrcodec.encode(small, codec="coolchic-v2", synthesis=spec, **TINY)
+
+
+def test_settings_are_validated():
+    with pytest.raises(ConfigError):
+        CoolChicV2.make_settings(arm_context=25)
+    with pytest.raises(ConfigError):
+        CoolChicV2.make_settings(latent_channels=(0, 0))
+    with pytest.raises(ConfigError):
+        CoolChicV1.make_settings(upsampling="nearest")
+    s = CoolChicV1.make_settings("fast")
+    assert s.upsampling == "bicubic" and s.proxy == "noise" and s.arm_hidden == (12, 12)
+    assert CoolChicV2.make_settings("fast").upsampling == "learned"
+
+
+def test_truncated_files_fail_cleanly(v2_file):
+    data = bytes(v2_file)
+    for cut in range(0, len(data), max(1, len(data) // 60)):
+        with pytest.raises(DecodeError):
+            inrcodec.decode(data[:cut])
+
+
+def test_corrupt_sections_fail_cleanly(v2_file):
+    """Bypass the container's CRC: corrupt sections straight into the codec's decode."""
+    c = container.unpack(bytes(v2_file))
+    codec = CoolChicV2()
+    settings = codec.settings_from_config(c.config)
+    ref = codec.decode(settings, c.sections, c.image, device=torch.device("cpu"))
+    gen = torch.Generator().manual_seed(1)
+    t0 = time.perf_counter()
+    for name in ("h", "w", "l"):
+        body = c.sections[name]
+        trials = [body[:n] for n in range(0, len(body), max(1, len(body) // 12))]
+        for _ in range(25):
+            b = bytearray(body)
+            i = int(torch.randint(len(b), (1,), generator=gen))
+            b[i] ^= 1 << int(torch.randint(8, (1,), generator=gen))
+            trials.append(bytes(b))
+        for bad in trials:
+            try:
+                out = codec.decode(settings, {**c.sections, name: bad}, c.image,
+                                   device=torch.device("cpu"))
+            except DecodeError:
+                continue
+            assert torch.equal(out, ref), name  # a flip the data never used
+    with pytest.raises(DecodeError):
+        codec.decode(settings, {"h": c.sections["h"], "w": c.sections["w"]}, c.image,
+                     device=torch.device("cpu"))
+    assert time.perf_counter() - t0 < 60
+
+
+@pytest.mark.parametrize("shape, mode", [((1, 1, 1), "L"), ((1, 17, 5), "L"),
+                                         ((3, 3, 70), "RGB"), ((4, 9, 9), "RGBA")])
+def test_odd_sizes_and_modes(shape, mode):
+    from inrcodec.image import Image
+
+    img = Image(torch.rand(*shape), 8, mode)
+    for codec in ("coolchic-v1", "coolchic-v2"):
+        r = inrcodec.encode(img, codec=codec, steps=3, ste_steps=1, warmup_candidates=1,
+                            metrics=False)
+        assert torch.equal(inrcodec.decode(bytes(r)).data, r.reconstruction.quantized().data)
