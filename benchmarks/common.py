@@ -87,11 +87,22 @@ def fmt3(v: float | None) -> str:
 AVIF_SWEEP = (10, 20, 30, 40, 50, 60, 70, 80, 90, 95)
 
 
-def avif_psnr_at(image: Image, bpp: float) -> float | None:
-    """PSNR of AVIF (Pillow, speed 4, the benchmark grid's baseline) at `bpp`, interpolated
-    linearly in log(bpp) between the two qualities that bracket it; None outside the sweep."""
+def psnr_at(points: list[tuple[float, float]], bpp: float) -> float | None:
+    """PSNR at `bpp` on a (bpp, PSNR) curve, interpolated linearly in log(bpp) between the two
+    points that bracket it; None outside the curve."""
     import math
 
+    points = sorted(points)
+    for (b0, p0), (b1, p1) in zip(points, points[1:], strict=False):
+        if b0 <= bpp <= b1 and b1 > b0:
+            t = (math.log(bpp) - math.log(b0)) / (math.log(b1) - math.log(b0))
+            return p0 + t * (p1 - p0)
+    return None
+
+
+def avif_psnr_at(image: Image, bpp: float) -> float | None:
+    """PSNR of AVIF (Pillow, speed 4, the benchmark grid's baseline) at `bpp` (psnr_at over
+    the quality sweep)."""
     from inrcodec.bench.baselines import get_baseline, run_baseline
     from inrcodec.metrics import psnr
 
@@ -100,9 +111,4 @@ def avif_psnr_at(image: Image, bpp: float) -> float | None:
     for q in AVIF_SWEEP:
         res = run_baseline(avif, image, q)
         points.append((8 * len(res.data) / image.num_pixels, psnr(image, res.decoded)))
-    points.sort()
-    for (b0, p0), (b1, p1) in zip(points, points[1:], strict=False):
-        if b0 <= bpp <= b1 and b1 > b0:
-            t = (math.log(bpp) - math.log(b0)) / (math.log(b1) - math.log(b0))
-            return p0 + t * (p1 - p0)
-    return None
+    return psnr_at(points, bpp)

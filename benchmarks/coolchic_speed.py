@@ -49,12 +49,13 @@ def time_steps(preset: str, threads: int, compiled: bool = False, bf16: bool = F
     model = CoolChicModel(s, 256, 256, 3)
     opt = torch.optim.Adam(model.parameters(), lr=s.lr)
     loss = parse_loss("mse")
-    temp, noise = torch.tensor(0.3), torch.tensor(1.0)
+    temp, noise = torch.tensor(0.3), torch.tensor(s.noise[0])
+    codec = CoolChicV2()
 
     def objective(temp: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            out, bits = model("softround", temp, noise)
-        return loss(out.float(), target) + 1e-3 * bits.float() / model.num_pixels
+        # the codec's own training objective (softround proxy, s.noise_type noise)
+        return codec._objective(model, loss, target, s.lmbda, "softround", temp, noise,
+                                s.noise_type, bf16)[0]
 
     fn = torch.compile(objective, dynamic=False) if compiled else objective
 
@@ -82,26 +83,29 @@ def part_a() -> list[dict]:
     rows = []
     for kw in ({"preset": "lop", "threads": 2}, {"preset": "lop", "threads": 1},
                {"preset": "lop", "threads": 2, "bf16": True},
+               {"preset": "lop", "threads": 1, "bf16": True},
                {"preset": "default", "threads": 2}, {"preset": "default", "threads": 1},
-               {"preset": "lop", "threads": 2, "compiled": True}):
+               {"preset": "lop", "threads": 2, "compiled": True},
+               {"preset": "lop", "threads": 2, "compiled": True, "bf16": True}):
         row = time_steps(**kw)
         print(row, flush=True)
         rows.append(row)
     return rows
 
 
-def part_b(preset: str, threads: int, compiled: bool) -> dict:
+def part_b(preset: str, threads: int, compiled: bool, bf16: bool) -> dict:
     torch.set_num_threads(threads)
     img = image()
     load = os.getloadavg()[0]
     r = inrcodec.encode(img, codec="coolchic-v2", preset=preset, lmbda=1e-3, steps=1800,
                         ste_steps=200, warmup_candidates=1, device="cpu", lpips=True,
-                        compile=compiled)
+                        compile=compiled, bf16=bf16)
     t = time.perf_counter()
     inrcodec.decode(bytes(r), device="cpu")
     dec = time.perf_counter() - t
     train_s = r.log["fit_seconds"] + r.log["ste_seconds"]
-    row = {"preset": preset, "threads": threads, "compile": compiled, "steps": 2000,
+    row = {"preset": preset, "threads": threads, "compile": compiled, "bf16": bf16,
+           "steps": 2000,
            "s_per_step": train_s / 2000, "fit_seconds": r.log["fit_seconds"],
            "ste_seconds": r.log["ste_seconds"],
            "encode_seconds": r.encode_seconds, "decode_seconds": dec,
@@ -152,11 +156,12 @@ def main() -> None:
     ap.add_argument("--preset", default="lop")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--compile", action="store_true", help="part b: torch.compile the fit")
+    ap.add_argument("--bf16", action="store_true", help="part b: bf16 autocast in the fit")
     a = ap.parse_args()
     path = OUT.with_suffix(".json")
     old = json.loads(path.read_text()) if path.exists() else {}
     res = {"meta": {"protocol": "speed-s1", "date": today(), "machine": machine() +
-                    " (2 shared cores, other jobs running)",
+                    f" (2 shared cores, load average {os.getloadavg()[0]:.1f} at the start)",
                     "command": " ".join(["python benchmarks/coolchic_speed.py"] + sys.argv[1:])},
            "steps": old.get("steps", []), "encode": old.get("encode", []),
            "decode": old.get("decode", [])}
@@ -165,7 +170,7 @@ def main() -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(res, indent=1))
     if "b" in a.part:
-        res["encode"] = res["encode"] + [part_b(a.preset, a.threads, a.compile)]
+        res["encode"] = res["encode"] + [part_b(a.preset, a.threads, a.compile, a.bf16)]
         path.write_text(json.dumps(res, indent=1))
     if "d" in a.part:
         res["decode"] = [part_d("coolchic-v2"), part_d("coolchic-v1")]
@@ -188,12 +193,12 @@ def write_markdown(res: dict) -> None:
     lines += ["", "## Part B: whole encode (1800 fit + 200 STE steps, no warm-up), then decode",
               "", "s/step = (fit + STE seconds) / 2000; with torch.compile the fit seconds include "
               "the compilation.", "",
-              "| preset | MAC/pixel | threads | compile | s/step | encode s | decode s | "
+              "| preset | MAC/pixel | threads | compile | bf16 | s/step | encode s | decode s | "
               "peak RSS MiB | bpp | PSNR dB | MS-SSIM | LPIPS | load avg start/end |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in res["encode"]:
         lines.append(f"| {r['preset']} | {r['macs_per_pixel']:.0f} | {r['threads']} | "
-                     f"{r.get('compile', False)} | "
+                     f"{r.get('compile', False)} | {r.get('bf16', False)} | "
                      f"{r['s_per_step']:.3f} | {r['encode_seconds']:.0f} | "
                      f"{r['decode_seconds']:.2f} | {r['peak_rss_mib']:.0f} | {r['bpp']:.3f} | "
                      f"{r['psnr']:.2f} | {r['msssim']:.4f} | {r['lpips']:.3f} | "

@@ -21,8 +21,10 @@ TINY = dict(steps=40, ste_steps=5, warmup_candidates=2, warmup_steps=5, lpips=Fa
 
 
 @pytest.fixture(scope="module")
-def v2_file(small):
-    return inrcodec.encode(small, codec="coolchic-v2", preset="fast", lmbda=1e-3, **TINY)
+def v2_file(sample):
+    # 80 rows: the decoder renders in row strips (more than 32 + halo rows)
+    return inrcodec.encode(crop(sample, 10, 60, 80, 48), codec="coolchic-v2", preset="fast",
+                           lmbda=1e-3, **TINY)
 
 
 @pytest.mark.parametrize("codec", ["coolchic-v1", "coolchic-v2"])
@@ -52,9 +54,10 @@ def test_bit_exact_decode_with_other_thread_count(v2_file, tmp_path):
     assert out == [mine, "3"]
 
 
-def test_short_fit_lowers_loss(small):
+@pytest.mark.parametrize("bf16", [False, True])
+def test_short_fit_lowers_loss(small, bf16):
     codec = CoolChicV2()
-    s = codec.make_settings("fast", lmbda=1e-3)
+    s = codec.make_settings("fast", lmbda=1e-3, bf16=bf16)
     target = small.data.unsqueeze(0)
     model = CoolChicModel(s, small.height, small.width, small.channels)
     loss = parse_loss("mse")
@@ -110,6 +113,36 @@ def test_losses_of_the_study_reduce_distortion(small):
 def test_synthesis_spec_errors(small, spec, message):
     with pytest.raises(ConfigError, match=message):
         inrcodec.encode(small, codec="coolchic-v2", synthesis=spec, **TINY)
+
+
+def test_strip_rendering_equals_whole_image():
+    """The decoder renders in row strips with a halo: the same values as one whole pass (up
+    to float64 rounding: BLAS may sum a row differently for another row length), and the
+    no-grad float64 tap convolution equals torch's convolution."""
+    from inrcodec.codecs.coolchic.synthesis import Synthesis
+
+    torch.manual_seed(0)
+    syn = Synthesis("16-1-linear-relu,X-1-linear-none,X-3-residual-relu,X-5-residual-none",
+                    5, 3).double()
+    for conv in syn.convs:
+        conv.weight.data.normal_(0, 0.3)
+        conv.bias.data.normal_(0, 0.1)
+    x = torch.randn(1, 5, 101, 37, dtype=torch.float64)
+    reference = syn(x).detach()  # grad enabled: torch's convolution
+    with torch.no_grad():
+        whole = syn(x)
+        strips = syn.forward_strips(x, rows=8)
+    assert torch.allclose(whole, reference, rtol=0, atol=1e-12)
+    assert torch.allclose(strips, whole, rtol=0, atol=1e-12)
+
+
+def test_noise_settings_are_validated():
+    with pytest.raises(ConfigError, match="noise_type"):
+        CoolChicV2.make_settings(noise_type="laplace")
+    with pytest.raises(ConfigError, match="noise"):
+        CoolChicV2.make_settings(noise=(0.25,))
+    s = CoolChicV2.make_settings()
+    assert s.noise_type == "gaussian" and s.noise == (0.25, 0.1)
 
 
 def test_settings_are_validated():

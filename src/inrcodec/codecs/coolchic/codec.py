@@ -10,8 +10,9 @@ latent bits, in phases (each reported through ProgressFn):
   warmup  `warmup_candidates` random initialisations trained `warmup_steps` steps each with
           the main proxy; the best one is kept (Cool-chic 2's warm-up)
   fit     `steps` steps of Adam, lr `lr` with cosine decay, latents through the `proxy`
-          (v1: additive uniform noise; v2: soft-round + noise with the soft-round temperature
-          annealed from 0.3 to 0.1)
+          (v1: additive uniform noise; v2: soft-round + Gaussian noise, the soft-round
+          temperature annealed from 0.3 to 0.1 and the noise's deviation from 0.25 to 0.1,
+          as Cool-chic's current recipe; the warm-up holds the start values)
   ste     `ste_steps` steps at lr `ste_lr` (cosine) with straight-through rounding; the best
           loss seen is kept
 Then every module's weights and biases get a power-of-two quantisation step chosen by the
@@ -47,7 +48,7 @@ from ...losses import Loss
 from ..base import Codec, EncodeOutput, Progress, ProgressFn
 from .arm import ARM, MAX_CONTEXT, arm_macs, laplace_bits
 from .arm_int import MAX_WEIGHT, IntARM, IntLayer, decode_latents, encode_latents
-from .latents import Latents, proxy
+from .latents import NOISE_TYPES, Latents, proxy
 from .synthesis import MAX_WIDTH, Synthesis, parse_spec
 from .upsampling import Upsampling
 
@@ -61,7 +62,9 @@ class CoolChicSettings:
     # -- model description (stored in the file) --
     latent_channels: tuple[int, ...] = (1, 1, 1, 1, 1, 1, 1)  # per level, finest first
     upsampling: str = "learned"  # "learned" (v2) or "bicubic" (v1)
-    synthesis: str = "40-1-linear-relu,X-1-linear-relu,X-3-residual-relu,X-3-residual-none"
+    # no ReLU on the 3-channel layer (Cool-chic 3+): with it, channels that go negative die
+    # and short fits land 1 dB lower (benchmarks/results/coolchic_summary.md)
+    synthesis: str = "40-1-linear-relu,X-1-linear-none,X-3-residual-relu,X-3-residual-none"
     arm_context: int = 24
     arm_hidden: tuple[int, ...] = (24, 24)
     # -- encoder only --
@@ -71,7 +74,8 @@ class CoolChicSettings:
     latent_gain: float = 16.0  # latents = gain * parameters (Cool-chic's encoder gain)
     proxy: str = "softround"  # "softround" (v2) or "noise" (v1)
     temperature: tuple[float, float] = (0.3, 0.1)  # soft-round, start and end of `fit`
-    noise: float = 1.0  # amplitude of the uniform noise in the proxies
+    noise: tuple[float, float] = (0.25, 0.1)  # soft-round noise scale, start and end of `fit`
+    noise_type: str = "gaussian"  # "gaussian" (deviation = noise) or "uniform" (width = noise)
     upsampling_lr_scale: float = 0.1  # learned upsampling kernels move slower (stability)
     ste_steps: int = 400
     ste_lr: float = 1e-4
@@ -79,6 +83,7 @@ class CoolChicSettings:
     warmup_steps: int = 100
     quantize_search: bool = True  # False: fixed 2^-8 steps (faster, for tests)
     compile: bool = False  # torch.compile the fit phase (pays off only for long runs)
+    bf16: bool = False  # warm-up and fit under bf16 autocast (CPUs with bf16 units, GPUs)
 
 
 class CoolChicModel(nn.Module):
@@ -96,11 +101,12 @@ class CoolChicModel(nn.Module):
     def bits(self, latents: list[torch.Tensor]) -> torch.Tensor:
         grids = [y.reshape(y.shape[1], 1, *y.shape[-2:]) for y in latents if y.shape[1]]
         mu, log_scale, x = self.arm(grids)
-        return laplace_bits(x, mu, log_scale)
+        return laplace_bits(x.float(), mu.float(), log_scale.float())  # fp32 under autocast
 
     def forward(self, mode: str, temperature: float = 0.3,
-                noise: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-        yq = [proxy(y, mode, temperature, noise) for y in self.latents.values()]
+                noise: float = 1.0, noise_type: str = "uniform"
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        yq = [proxy(y, mode, temperature, noise, noise_type) for y in self.latents.values()]
         return self.render(yq), self.bits(yq)
 
     def module(self, name: str) -> nn.Module:
@@ -202,12 +208,20 @@ class CoolChicCodec(Codec):
         t = tuple(s.temperature)
         if len(t) != 2 or not all(0 < v <= 1 for v in t):
             raise ConfigError(f"{cls.name}: temperature is (start, end) in (0, 1]")
+        n = tuple(s.noise) if isinstance(s.noise, tuple | list) else ()
+        if len(n) != 2 or not all(0 <= v <= 2 for v in n):
+            raise ConfigError(f"{cls.name}: noise is (start, end) in [0, 2]")
+        if s.noise_type not in NOISE_TYPES:
+            raise ConfigError(f"{cls.name}: noise_type must be one of {', '.join(NOISE_TYPES)}")
 
     # -- training ------------------------------------------------------------------------------
     def _objective(self, model: CoolChicModel, loss: Loss, target: torch.Tensor, lmbda: float,
-                   mode: str, temperature: float = 0.3, noise: float = 1.0
+                   mode: str, temperature: float = 0.3, noise: float = 1.0,
+                   noise_type: str = "uniform", bf16: bool = False
                    ) -> tuple[torch.Tensor, torch.Tensor]:
-        img, bits = model(mode, temperature, noise)
+        with torch.autocast(target.device.type, dtype=torch.bfloat16, enabled=bf16):
+            img, bits = model(mode, temperature, noise, noise_type)
+        img = img.float()
         return loss(img, target) + lmbda * bits / model.num_pixels, img
 
     def _train(self, model: CoolChicModel, loss: Loss, target: torch.Tensor,
@@ -220,12 +234,15 @@ class CoolChicCodec(Codec):
         if up:
             groups.append({"params": up, "base": lr * s.upsampling_lr_scale})
         opt = torch.optim.Adam(groups, lr=lr)
-        t0, t1 = s.temperature
-        temp, noise = torch.tensor(t0), torch.tensor(float(s.noise))  # tensors: no recompiles
+        (t0, t1), (n0, n1) = s.temperature, s.noise
+        if phase == "warmup":  # the warm-up holds the start values
+            t1, n1 = t0, n0
+        temp, noise = torch.tensor(t0), torch.tensor(n0)  # tensors: no recompiles
 
         def objective(temp: torch.Tensor, noise: torch.Tensor
                       ) -> tuple[torch.Tensor, torch.Tensor]:
-            return self._objective(model, loss, target, s.lmbda, mode, temp, noise)
+            return self._objective(model, loss, target, s.lmbda, mode, temp, noise,
+                                   s.noise_type, s.bf16 and phase != "ste")
 
         if s.compile and phase == "fit":
             objective = torch.compile(objective, dynamic=False)
@@ -236,6 +253,7 @@ class CoolChicCodec(Codec):
                 g["lr"] = g["base"] * 0.5 * (1 + math.cos(math.pi * step / max(steps, 1)))
             opt.zero_grad(set_to_none=True)
             temp.fill_(t0 + (t1 - t0) * a)
+            noise.fill_(n0 + (n1 - n0) * a)
             obj, img = objective(temp, noise)
             value = float(obj.detach())
             if not math.isfinite(value):
@@ -408,7 +426,8 @@ class CoolChicCodec(Codec):
                            .reshape(1, c, h, w) if c else torch.zeros(1, 0, h, w,
                                                                         dtype=torch.float64))
             model = model.to(device)
-            out = model.render([y.to(device) for y in lat])
+            up = model.upsampling([y.to(device) for y in lat])
+            out = model.synthesis.forward_strips(up)
         return out[0].clamp(0, 1).float().cpu()
 
     def decode(self, settings: Any, sections: dict[str, bytes], info: ImageInfo, *,

@@ -6,7 +6,10 @@ quantised with step 1 (the synthesis' first layer sets the scale) and clamped to
 
 Proxies for rounding (Cool-chic's training phases):
   noise      y + U(-0.5, 0.5)                                     (v1's first phase)
-  softround  softround(softround(y, T) + U(-0.5, 0.5) * a, T)       (v2; T and a annealed)
+  softround  softround(softround(y, T) + n, T)                     (v2; T and n annealed)
+             n: Gaussian with standard deviation a (Cool-chic's main phase, a 0.25 -> 0.1)
+             or uniform U(-a/2, a/2); a large uniform noise at a low T leaves almost no
+             gradient for the latents
   ste        round(y) forward, identity gradient                  (final phase of both)
 """
 
@@ -53,14 +56,20 @@ def softround(x: torch.Tensor, t: float | torch.Tensor) -> torch.Tensor:
     return m + 0.5 * torch.tanh((x - m) / t) / math.tanh(0.5 / t)
 
 
+NOISE_TYPES = ("uniform", "gaussian")
+
+
 def proxy(y: torch.Tensor, mode: str, temperature: float | torch.Tensor = 0.3,
-          noise: float | torch.Tensor = 1.0) -> torch.Tensor:
+          noise: float | torch.Tensor = 1.0, noise_type: str = "uniform") -> torch.Tensor:
     """temperature and noise may be 0-d tensors (so a compiled step does not recompile)."""
     y = y.clamp(-LATENT_MAX, LATENT_MAX)
     if mode == "noise":
         return y + (torch.rand_like(y) - 0.5)
     if mode == "softround":
-        u = (torch.rand_like(y) - 0.5) * noise
+        if noise_type == "gaussian":
+            u = torch.randn_like(y) * noise
+        else:
+            u = (torch.rand_like(y) - 0.5) * noise
         return softround(softround(y, temperature) + u, temperature)
     if mode == "ste":
         return y + (torch.round(y) - y).detach()

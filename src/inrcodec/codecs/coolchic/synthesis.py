@@ -92,6 +92,20 @@ def replicate_pad(x: torch.Tensor, p: int) -> torch.Tensor:
                       x[..., -1:].expand(*x.shape[:-1], p)], dim=-1)
 
 
+def _conv_taps(xp: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """Valid convolution of padded [1, C, H+k-1, W+k-1] as one small matmul per kernel tap:
+    the decoder's float64 path (torch has no fast float64 convolution on CPU; this is ~3x
+    faster there than its generic one)."""
+    k = weight.shape[-1]
+    h, w = xp.shape[-2] - k + 1, xp.shape[-1] - k + 1
+    out = bias[:, None].expand(-1, h * w).clone()
+    for i in range(k):
+        for j in range(k):
+            tap = xp[0, :, i:i + h, j:j + w].reshape(xp.shape[1], -1)
+            out.addmm_(weight[:, :, i, j], tap)
+    return out.view(1, -1, h, w)
+
+
 def _act(name: str, x: torch.Tensor) -> torch.Tensor:
     if name == "relu":
         return torch.relu(x)
@@ -116,19 +130,40 @@ class Synthesis(nn.Module):
             self.convs.append(conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """[1, C, H, W] -> [1, out, H, W]. Runs channels-last: pixel-wise layers are matmuls
-        on [H, W, C] (much cheaper to differentiate than 1x1 convolutions on CPU), wider
-        kernels are convolutions on the channels-last view."""
-        h = x.permute(0, 2, 3, 1)  # [1, H, W, C]
+        """[1, C, H, W] -> [1, out, H, W]. Pixel-wise layers are W @ X on the [C, H*W] view
+        (feature-major: much faster on CPU than X @ W.T on [H*W, C] for these narrow layers);
+        wider kernels are convolutions on a channels-last copy (3x faster than NCHW for 3
+        channels). Timings: benchmarks/results/coolchic_speed.md."""
+        _, _, height, width = x.shape
+        h = x
         for conv, layer in zip(self.convs, self.specs, strict=True):
             if layer.kernel == 1:
-                y = F.linear(h, conv.weight.flatten(1), conv.bias)
+                y = torch.addmm(conv.bias[:, None], conv.weight.flatten(1),
+                                h.reshape(h.shape[1], -1)).view(1, -1, height, width)
+            elif h.dtype == torch.float64 and not torch.is_grad_enabled():
+                y = _conv_taps(replicate_pad(h, layer.kernel // 2), conv.weight, conv.bias)
             else:
-                p = layer.kernel // 2
-                xc = replicate_pad(h.permute(0, 3, 1, 2), p)
-                y = conv(xc.contiguous(memory_format=torch.channels_last)).permute(0, 2, 3, 1)
+                xc = replicate_pad(h, layer.kernel // 2)
+                y = conv(xc.contiguous(memory_format=torch.channels_last)).contiguous()
             h = _act(layer.act, y + h if layer.residual else y)
-        return h.permute(0, 3, 1, 2)
+        return h
+
+    def forward_strips(self, x: torch.Tensor, rows: int = 32) -> torch.Tensor:
+        """forward() in horizontal strips of `rows` rows, each with the halo its wider kernels
+        need: the same values as forward() up to float64 rounding (every output row sees the
+        same inputs; BLAS may order a sum differently for another row length) and ~3x faster
+        for a large image, its intermediates staying in cache. Encoder and decoder both
+        render through this, so the decoded file equals the encoder's reconstruction."""
+        halo = sum(layer.kernel // 2 for layer in self.specs)
+        height = x.shape[-2]
+        if height <= rows + 2 * halo:
+            return self(x)
+        out = []
+        for r0 in range(0, height, rows):
+            a, b = max(0, r0 - halo), min(height, r0 + rows + halo)
+            y = self(x[..., a:b, :].contiguous())
+            out.append(y[..., r0 - a:r0 - a + min(rows, height - r0), :])
+        return torch.cat(out, dim=-2)
 
     def macs_per_pixel(self) -> int:
         return sum(c.weight.numel() for c in self.convs)
