@@ -22,7 +22,7 @@ from common import (  # noqa: E402
     fill_lpips,
     fmt3,
     load_rows,
-    machine,
+    machine_note,
     protocol_images,
     save_recon,
     save_rows,
@@ -48,7 +48,7 @@ def main() -> None:
     a = ap.parse_args()
     cmd = " ".join(["python benchmarks/coin_kodim23.py"] + sys.argv[1:])
     meta = {"image": "kodim23.png 768x512", "date": today(), "command": cmd,
-            "machine": machine() + " (2 shared cores, other jobs running)"}
+            "machine": machine_note()}
     path = a.out.with_suffix(".json")
     rows = load_rows(path)
     done = {(r["codec"], r["size"], r["steps"]) for r in rows}

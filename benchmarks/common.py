@@ -42,6 +42,13 @@ def machine() -> str:
             f"{torch.__version__}, inrcodec {inrcodec.__version__}")
 
 
+def machine_note() -> str:
+    """machine() and the load on these shared cores when a run starts (timings depend on it)."""
+    import os
+
+    return machine() + f" (2 shared cores, load average {os.getloadavg()[0]:.1f} at the start)"
+
+
 def today() -> str:
     return datetime.date.today().isoformat()
 

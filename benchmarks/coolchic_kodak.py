@@ -27,7 +27,7 @@ from common import (  # noqa: E402
     ROOT,
     fill_lpips,
     load_rows,
-    machine,
+    machine_note,
     protocol_images,
     save_recon,
     save_rows,
@@ -90,7 +90,7 @@ def main() -> None:
         rows += [r for r in load_rows(other)
                  if (r["codec"], r["image"], r.get("lmbda"), r.get("quality")) not in keys]
     meta = {"protocol": a.protocol, "date": today(), "command": cmd,
-            "machine": machine() + " (2 shared cores, other jobs running)"}
+            "machine": machine_note()}
     if not a.report_only:
         done = {(r["codec"], r["image"], r.get("lmbda"), r.get("quality"), r["protocol"],
                  r.get("preset")) for r in rows}

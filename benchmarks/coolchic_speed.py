@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch  # noqa: E402
-from common import KODAK, ROOT, machine, today  # noqa: E402
+from common import KODAK, ROOT, machine_note, today  # noqa: E402
 
 import inrcodec  # noqa: E402
 from inrcodec.codecs.coolchic.codec import CoolChicModel, CoolChicV2  # noqa: E402
@@ -160,8 +160,7 @@ def main() -> None:
     a = ap.parse_args()
     path = OUT.with_suffix(".json")
     old = json.loads(path.read_text()) if path.exists() else {}
-    res = {"meta": {"protocol": "speed-s1", "date": today(), "machine": machine() +
-                    f" (2 shared cores, load average {os.getloadavg()[0]:.1f} at the start)",
+    res = {"meta": {"protocol": "speed-s1", "date": today(), "machine": machine_note(),
                     "command": " ".join(["python benchmarks/coolchic_speed.py"] + sys.argv[1:])},
            "steps": old.get("steps", []), "encode": old.get("encode", []),
            "decode": old.get("decode", [])}

@@ -25,7 +25,7 @@ from common import (  # noqa: E402
     fill_lpips,
     fmt3,
     load_rows,
-    machine,
+    machine_note,
     protocol_images,
     psnr_at,
     save_recon,
@@ -63,8 +63,7 @@ def main() -> None:
     cmd = " ".join(["python benchmarks/nif_kodak.py"] + sys.argv[1:])
     meta = {"protocol": a.protocol, "schedule": a.schedule, "loss": a.loss, "date": today(),
             "compile": a.compile,
-            "machine": machine() + f" (2 shared cores, load average {os.getloadavg()[0]:.1f} "
-            "at the start)", "command": cmd}
+            "machine": machine_note(), "command": cmd}
     path = a.out.with_suffix(".json")
     rows = load_rows(path)
     if a.fill_only and path.exists():  # the rows' provenance stays that of their run
