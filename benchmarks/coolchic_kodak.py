@@ -70,9 +70,15 @@ def main() -> None:
     if a.report_only:  # rewrite the markdown of a stored run (its own meta)
         path = a.out.with_suffix(".json")
         rows = load_rows(path)
-        for other in a.merge:
-            rows += load_rows(other)
-        write_markdown(a.out.with_suffix(".md"), json.loads(path.read_text())["meta"], rows)
+        meta = json.loads(path.read_text())["meta"]
+        keys = {(r["codec"], r["image"], r.get("lmbda"), r.get("quality")) for r in rows}
+        for other in a.merge:  # the merged rows are kept in the JSON too
+            rows += [r for r in load_rows(other)
+                     if (r["codec"], r["image"], r.get("lmbda"), r.get("quality")) not in keys]
+            keys = {(r["codec"], r["image"], r.get("lmbda"), r.get("quality")) for r in rows}
+        if a.merge:
+            save_rows(path, meta, rows)
+        write_markdown(a.out.with_suffix(".md"), meta, rows)
         return
     images = protocol_images(a.protocol)
     if a.images:
