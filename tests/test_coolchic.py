@@ -141,6 +141,8 @@ def test_noise_settings_are_validated():
         CoolChicV2.make_settings(noise_type="laplace")
     with pytest.raises(ConfigError, match="noise"):
         CoolChicV2.make_settings(noise=(0.25,))
+    with pytest.raises(ConfigError, match="bf16"):
+        CoolChicV2.make_settings(bf16="maybe")
     s = CoolChicV2.make_settings()
     assert s.noise_type == "gaussian" and s.noise == (0.25, 0.1)
 

@@ -211,6 +211,8 @@ class CoolChicCodec(Codec):
         n = tuple(s.noise) if isinstance(s.noise, tuple | list) else ()
         if len(n) != 2 or not all(0 <= v <= 2 for v in n):
             raise ConfigError(f"{cls.name}: noise is (start, end) in [0, 2]")
+        if not (isinstance(s.bf16, bool) and isinstance(s.compile, bool)):
+            raise ConfigError(f"{cls.name}: bf16 and compile must be true or false")
         if s.noise_type not in NOISE_TYPES:
             raise ConfigError(f"{cls.name}: noise_type must be one of {', '.join(NOISE_TYPES)}")
 
