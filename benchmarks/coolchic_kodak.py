@@ -49,6 +49,20 @@ PUBLISHED = {
 AVIF_QUALITIES = (10, 20, 30, 40, 50, 60, 70, 80, 90)
 
 
+def merged(rows: list[dict], others: list[Path]) -> list[dict]:
+    """rows plus the rows of other result files that are not already there (same codec,
+    image, lambda or quality)."""
+    def key(r: dict) -> tuple:
+        return r["codec"], r["image"], r.get("lmbda"), r.get("quality")
+
+    keys = {key(r) for r in rows}
+    for other in others:
+        new = [r for r in load_rows(other) if key(r) not in keys]
+        rows += new
+        keys |= {key(r) for r in new}
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--protocol", default="kodak6-half")
@@ -69,14 +83,9 @@ def main() -> None:
     torch.set_num_threads(a.threads)
     if a.report_only:  # rewrite the markdown of a stored run (its own meta)
         path = a.out.with_suffix(".json")
-        rows = load_rows(path)
+        rows = merged(load_rows(path), a.merge)
         meta = json.loads(path.read_text())["meta"]
-        keys = {(r["codec"], r["image"], r.get("lmbda"), r.get("quality")) for r in rows}
-        for other in a.merge:  # the merged rows are kept in the JSON too
-            rows += [r for r in load_rows(other)
-                     if (r["codec"], r["image"], r.get("lmbda"), r.get("quality")) not in keys]
-            keys = {(r["codec"], r["image"], r.get("lmbda"), r.get("quality")) for r in rows}
-        if a.merge:
+        if a.merge:  # the merged rows are kept in the JSON too
             save_rows(path, meta, rows)
         write_markdown(a.out.with_suffix(".md"), meta, rows)
         return
@@ -90,53 +99,48 @@ def main() -> None:
         a.protocol = f"{a.protocol}-crop{x0},{y0},{x1},{y1}"
     cmd = " ".join(["python benchmarks/coolchic_kodak.py"] + sys.argv[1:])
     path = a.out.with_suffix(".json")
-    rows = load_rows(path)
-    for other in a.merge:
-        keys = {(r["codec"], r["image"], r.get("lmbda"), r.get("quality")) for r in rows}
-        rows += [r for r in load_rows(other)
-                 if (r["codec"], r["image"], r.get("lmbda"), r.get("quality")) not in keys]
+    rows = merged(load_rows(path), a.merge)
     meta = {"protocol": a.protocol, "date": today(), "command": cmd,
             "machine": machine_note()}
-    if not a.report_only:
-        done = {(r["codec"], r["image"], r.get("lmbda"), r.get("quality"), r["protocol"],
-                 r.get("preset")) for r in rows}
-        for name, image in images.items():  # AVIF first: seconds
-            for q in AVIF_QUALITIES:
-                if ("avif", name, None, q, a.protocol, None) in done:
-                    continue
-                res = run_baseline(get_baseline("avif"), image, q)
-                m = evaluate(image, res.decoded, lpips=True)
-                rows.append({"codec": "avif", "image": name, "quality": q,
-                             "protocol": a.protocol, "bpp": 8 * len(res.data) / image.num_pixels,
-                             **m, "encode_seconds": res.encode_seconds,
-                             "decode_seconds": res.decode_seconds})
-            save_rows(path, meta, rows)
-        for codec in a.codecs.split(","):
-            for name, image in images.items():  # image-major: whole curves first
-                for lmbda in (float(v) for v in a.lmbdas.split(",")):
-                    if (codec, name, lmbda, None, a.protocol, a.preset) in done:
-                        continue
-                    load = os.getloadavg()[0]
-                    r = inrcodec.encode(image, codec=codec, preset=a.preset, loss=a.loss,
-                                        lmbda=lmbda, device="cpu", lpips=False,
-                                        **json.loads(a.extra))
-                    t = time.perf_counter()
-                    decoded = inrcodec.decode(bytes(r), device="cpu")
-                    dec_s = time.perf_counter() - t
-                    assert torch.equal(decoded.data, r.reconstruction.quantized().data)
-                    row = {"codec": codec, "image": name, "lmbda": lmbda, "preset": a.preset,
-                           "loss": a.loss, "protocol": a.protocol, "bpp": r.bpp, **r.metrics,
-                           "lpips": None, "encode_seconds": r.encode_seconds,
-                           "decode_seconds": dec_s, "steps": r.log["steps"],
-                           "section_bytes": r.log["section_bytes"],
-                           "macs_per_pixel": r.log["macs_per_pixel"], "load_avg_1min": load,
-                           "recon": save_recon(r, f"{codec}_{a.protocol}_{a.preset}_{lmbda:g}_"
-                                                  f"{name}")}
-                    print({k: v for k, v in row.items() if k != "recon"}, flush=True)
-                    rows.append(row)
-                    save_rows(path, meta, rows)
-        fill_lpips(rows, images)
+    done = {(r["codec"], r["image"], r.get("lmbda"), r.get("quality"), r["protocol"],
+             r.get("preset")) for r in rows}
+    for name, image in images.items():  # AVIF first: seconds
+        for q in AVIF_QUALITIES:
+            if ("avif", name, None, q, a.protocol, None) in done:
+                continue
+            res = run_baseline(get_baseline("avif"), image, q)
+            m = evaluate(image, res.decoded, lpips=True)
+            rows.append({"codec": "avif", "image": name, "quality": q,
+                         "protocol": a.protocol, "bpp": 8 * len(res.data) / image.num_pixels,
+                         **m, "encode_seconds": res.encode_seconds,
+                         "decode_seconds": res.decode_seconds})
         save_rows(path, meta, rows)
+    for codec in a.codecs.split(","):
+        for name, image in images.items():  # image-major: whole curves first
+            for lmbda in (float(v) for v in a.lmbdas.split(",")):
+                if (codec, name, lmbda, None, a.protocol, a.preset) in done:
+                    continue
+                load = os.getloadavg()[0]
+                r = inrcodec.encode(image, codec=codec, preset=a.preset, loss=a.loss,
+                                    lmbda=lmbda, device="cpu", lpips=False,
+                                    **json.loads(a.extra))
+                t = time.perf_counter()
+                decoded = inrcodec.decode(bytes(r), device="cpu")
+                dec_s = time.perf_counter() - t
+                assert torch.equal(decoded.data, r.reconstruction.quantized().data)
+                row = {"codec": codec, "image": name, "lmbda": lmbda, "preset": a.preset,
+                       "loss": a.loss, "protocol": a.protocol, "bpp": r.bpp, **r.metrics,
+                       "lpips": None, "encode_seconds": r.encode_seconds,
+                       "decode_seconds": dec_s, "steps": r.log["steps"],
+                       "section_bytes": r.log["section_bytes"],
+                       "macs_per_pixel": r.log["macs_per_pixel"], "load_avg_1min": load,
+                       "recon": save_recon(r, f"{codec}_{a.protocol}_{a.preset}_{lmbda:g}_"
+                                              f"{name}")}
+                print({k: v for k, v in row.items() if k != "recon"}, flush=True)
+                rows.append(row)
+                save_rows(path, meta, rows)
+    fill_lpips(rows, images)
+    save_rows(path, meta, rows)
     write_markdown(a.out.with_suffix(".md"), meta, rows)
 
 
