@@ -54,10 +54,10 @@ def test_bit_exact_decode_with_other_thread_count(v2_file, tmp_path):
     assert out == [mine, "3"]
 
 
-@pytest.mark.parametrize("bf16", [False, True])
-def test_short_fit_lowers_loss(small, bf16):
-    codec = CoolChicV2()
-    s = codec.make_settings("fast", lmbda=1e-3, bf16=bf16)
+@pytest.mark.parametrize(("bf16", "compiled"), [(False, False), (True, False), (False, True)])
+def test_short_fit_lowers_loss(small, bf16, compiled):
+    codec = CoolChicV2()  # compiled: torch.compile with the codec's inductor options
+    s = codec.make_settings("fast", lmbda=1e-3, bf16=bf16, compile=compiled)
     target = small.data.unsqueeze(0)
     model = CoolChicModel(s, small.height, small.width, small.channels)
     loss = parse_loss("mse")

@@ -137,10 +137,13 @@ class Synthesis(nn.Module):
         _, _, height, width = x.shape
         h = x
         for conv, layer in zip(self.convs, self.specs, strict=True):
-            if layer.kernel == 1:
-                y = torch.addmm(conv.bias[:, None], conv.weight.flatten(1),
-                                h.reshape(h.shape[1], -1)).view(1, -1, height, width)
-            elif h.dtype == torch.float64 and not torch.is_grad_enabled():
+            if layer.kernel == 1:  # activation on the 2-D result too: under torch.compile
+                h2 = h.reshape(h.shape[1], -1)  # a 4-D ReLU mask cost a strided copy
+                y = torch.addmm(conv.bias[:, None], conv.weight.flatten(1), h2)
+                y = _act(layer.act, y + h2 if layer.residual else y)
+                h = y.view(1, -1, height, width)
+                continue
+            if h.dtype == torch.float64 and not torch.is_grad_enabled():
                 y = _conv_taps(replicate_pad(h, layer.kernel // 2), conv.weight, conv.bias)
             else:
                 xc = replicate_pad(h, layer.kernel // 2)
