@@ -6,7 +6,8 @@ kodim23, 600 fit + 100 STE steps, one warm-up candidate, loss mse, lambda 1e-3, 
     python benchmarks/coolchic_ablation.py coolchic-v2 kodim23 \
         '{"warmup_candidates":1,"steps":600,"ste_steps":100,"synthesis":"40-1-linear-relu,X-1-linear-none"}'
 
-Add `crop` as a fourth argument for the 128x128 crop (64,64,192,192) of the quick grid.
+Add `crop` as a fourth argument for the 128x128 crop (64,64,192,192) of the quick grid, or
+`full` for the full-size image (protocol kodak6). Settings may include "threads" (default 1).
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ from inrcodec.losses import parse_loss  # noqa: E402
 
 
 def main() -> None:
-    torch.set_num_threads(1)
     name, image_name, extra = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+    threads = int(extra.pop("threads", 1))
+    torch.set_num_threads(threads)
     crop = len(sys.argv) > 4 and sys.argv[4] == "crop"
-    image = protocol_images("kodak6-half", (image_name,))[image_name]
+    full = len(sys.argv) > 4 and sys.argv[4] == "full"
+    image = protocol_images("kodak6" if full else "kodak6-half", (image_name,))[image_name]
     if crop:
         image = image.with_data(image.data[:, 64:192, 64:192].contiguous())
     codec = get_codec(name)
@@ -39,7 +42,8 @@ def main() -> None:
     out = codec.encode(image, parse_loss("mse"), settings, device=torch.device("cpu"))
     bits = 8 * sum(len(v) for v in out.sections.values())
     mse = float(((out.reconstruction - image.data) ** 2).mean())
-    print(json.dumps({"codec": name, "image": image_name, "crop": crop, "settings": extra,
+    print(json.dumps({"codec": name, "image": image_name, "crop": crop, "full_size": full,
+                      "settings": extra, "threads": threads,
                       "payload_bpp": round(bits / image.num_pixels, 4),
                       "psnr_float": round(-10 * math.log10(mse), 2),
                       "seconds": round(time.perf_counter() - t, 1),

@@ -31,6 +31,7 @@ import inrcodec  # noqa: E402
 from inrcodec.codecs.coolchic.codec import (  # noqa: E402
     CoolChicModel,
     CoolChicV2,
+    clipped_step,
     compile_objective,
     make_optimizer,
 )
@@ -68,7 +69,7 @@ def time_steps(preset: str, threads: int, compiled: bool = False, bf16: bool = F
     def step() -> None:
         opt.zero_grad(set_to_none=True)
         fn(temp, noise).backward()
-        opt.step()
+        clipped_step(opt, s.grad_clip)  # the codec's step, gradient clipping included
 
     t = time.perf_counter()
     for _ in range(3):

@@ -12,7 +12,13 @@ import torch
 
 import inrcodec
 from conftest import ROOT, crop
-from inrcodec.codecs.coolchic.codec import CoolChicModel, CoolChicV1, CoolChicV2
+from inrcodec.codecs.coolchic.codec import (
+    CoolChicModel,
+    CoolChicV1,
+    CoolChicV2,
+    clipped_step,
+    make_optimizer,
+)
 from inrcodec.coding import container
 from inrcodec.errors import ConfigError, DecodeError
 from inrcodec.losses import LOSSES, parse_loss
@@ -157,6 +163,27 @@ def test_settings_are_validated():
     s = CoolChicV1.make_settings("fast")
     assert s.upsampling == "bicubic" and s.proxy == "noise" and s.arm_hidden == (12, 12)
     assert CoolChicV2.make_settings("fast").upsampling == "learned"
+
+
+def test_gradient_clipping_bounds_the_global_norm():
+    for bad in (-1, True, float("nan"), "big"):
+        with pytest.raises(ConfigError, match="grad_clip"):
+            CoolChicV2.make_settings(grad_clip=bad)
+    s = CoolChicV2.make_settings("fast")
+    assert s.grad_clip == 0.1  # Cool-chic's value
+    torch.manual_seed(0)
+    model = CoolChicModel(s, 16, 16, 3)
+    opt = make_optimizer(model, 1e-2, s.upsampling_lr_scale)
+    for p in model.parameters():
+        p.grad = torch.randn_like(p)  # global norm ~ sqrt(#params), far above 0.1
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    clipped_step(opt, s.grad_clip)
+    norm = torch.linalg.vector_norm(torch.cat([p.grad.flatten() for p in model.parameters()]))
+    assert norm == pytest.approx(s.grad_clip, rel=1e-3)
+    assert all(not torch.equal(p, before[n]) for n, p in model.named_parameters())
+    grads = [p.grad.clone() for p in model.parameters()]
+    clipped_step(opt, 0)  # 0: no clipping, the gradients stay as they are
+    assert all(torch.equal(p.grad, g) for p, g in zip(model.parameters(), grads, strict=True))
 
 
 def test_truncated_files_fail_cleanly(v2_file):

@@ -77,6 +77,7 @@ class CoolChicSettings:
     noise: tuple[float, float] = (0.25, 0.1)  # soft-round noise scale, start and end of `fit`
     noise_type: str = "gaussian"  # "gaussian" (deviation = noise) or "uniform" (width = noise)
     upsampling_lr_scale: float = 0.1  # learned upsampling kernels move slower (stability)
+    grad_clip: float = 0.1  # clip the gradients' global L2 norm to this (0: off), as Cool-chic
     ste_steps: int = 400
     ste_lr: float = 1e-4
     warmup_candidates: int = 4
@@ -181,6 +182,16 @@ def make_optimizer(model: CoolChicModel, lr: float, upsampling_lr_scale: float
     return torch.optim.Adam(groups, lr=lr, fused=fused or None)
 
 
+def clipped_step(opt: torch.optim.Optimizer, grad_clip: float) -> None:
+    """One optimiser step, the gradients' global L2 norm first clipped to grad_clip (> 0), as
+    Cool-chic does (0.1): a rare large gradient otherwise throws a fit back by hundreds of
+    steps."""
+    if grad_clip > 0:
+        params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
+        torch.nn.utils.clip_grad_norm_(params, grad_clip, foreach=True)
+    opt.step()
+
+
 def compile_objective(fn: Any) -> Any:
     """torch.compile for the training objective. Inductor's layout optimisation is off: it
     stored the synthesis' ReLU masks channels-last, a strided copy that cost more than the
@@ -226,6 +237,9 @@ class CoolChicCodec(Codec):
             raise ConfigError(f"{cls.name}: step counts must be >= 0")
         if not (s.lr > 0 and s.ste_lr > 0 and s.latent_gain > 0):
             raise ConfigError(f"{cls.name}: learning rates must be > 0")
+        if (isinstance(s.grad_clip, bool) or not isinstance(s.grad_clip, int | float)
+                or not 0 <= s.grad_clip < math.inf):
+            raise ConfigError(f"{cls.name}: grad_clip must be >= 0 (0: off)")
         if s.proxy not in ("noise", "softround", "ste"):
             raise ConfigError(f"{cls.name}: proxy must be noise, softround or ste")
         t = tuple(s.temperature)
@@ -282,7 +296,7 @@ class CoolChicCodec(Codec):
                 best = value
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             obj.backward()
-            opt.step()
+            clipped_step(opt, s.grad_clip)
             if progress is not None:
                 progress(Progress(phase, offset + step + 1, total or steps, value,
                                   psnr_float(img, target)))
