@@ -1,7 +1,7 @@
 """Cool-chic v2 fit trajectory: PSNR with rounded latents and the ARM's latent rate every N
 steps of one `fit` phase (no warm-up, no STE, no weight quantisation), one JSON line each.
 
-Used to find why smooth images converged slowly (benchmarks/results/coolchic_ablation.jsonl,
+Used to find why smooth images converged slowly (benchmarks/results/coolchic_trajectory.jsonl,
 batch "2026-11-25 gradient clipping"):
 
     python benchmarks/coolchic_trajectory.py kodim15 kodak6-half 4000 1e-3 '{"grad_clip": 0}'
@@ -47,7 +47,7 @@ def main() -> None:
         if p.step % every and p.step != p.total:
             return
         with torch.no_grad():
-            lat = [torch.round(y.clamp(-127, 127)) for y in model.latents.values()]
+            lat = model.rounded_latents()
             mse = float(((model.render(lat).clamp(0, 1) - target) ** 2).mean())
             bits = float(model.bits(lat))
         print(json.dumps({"image": name, "protocol": protocol, "lmbda": lmbda,

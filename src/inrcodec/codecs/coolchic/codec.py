@@ -99,6 +99,10 @@ class CoolChicModel(nn.Module):
     def render(self, latents: list[torch.Tensor]) -> torch.Tensor:
         return self.synthesis(self.upsampling(latents))
 
+    def rounded_latents(self) -> list[torch.Tensor]:
+        """The latents as they are coded: clamped and rounded, detached."""
+        return [proxy(y.detach(), "round") for y in self.latents.values()]
+
     def bits(self, latents: list[torch.Tensor]) -> torch.Tensor:
         grids = [y.reshape(y.shape[1], 1, *y.shape[-2:]) for y in latents if y.shape[1]]
         mu, log_scale, x = self.arm(grids)
@@ -348,7 +352,7 @@ class CoolChicCodec(Codec):
                   s: CoolChicSettings) -> tuple[dict[str, tuple[int, int]], float]:
         """Choose (kw, kb) per module by D + lmbda * R; leaves the model's weights quantised."""
         with torch.no_grad():
-            lat = [torch.round(y.clamp(-127, 127)) for y in model.latents.values()]
+            lat = model.rounded_latents()
             originals = {n: [t.detach().clone() for t in sum(module_tensors(model, n), [])]
                          for n in MODULES}
             ks: dict[str, tuple[int, int]] = {}
@@ -407,8 +411,7 @@ class CoolChicCodec(Codec):
             ints += [_ints(w, ks[name][0]) for w in ws] + [_ints(b, ks[name][1]) for b in bs]
         kvals = [k for name in MODULES for k in ks[name]]
         head = _HEAD.pack(*kvals, _weight_crc(ints, kvals))
-        latents = [np.round(y.detach().clamp(-127, 127).numpy()).astype(np.int64)
-                   for y in model.latents.values()]
+        latents = [y.numpy().astype(np.int64) for y in model.rounded_latents()]
         grids = [g[0, ch] for g in latents for ch in range(g.shape[1])]
         int_arm = self._int_arm(s, ints, ks["arm"])
         sections = {"h": head, "w": entropy.encode_ints(ints),
