@@ -50,7 +50,7 @@ def main() -> None:
             lat = model.rounded_latents()
             mse = float(((model.render(lat).clamp(0, 1) - target) ** 2).mean())
             bits = float(model.bits(lat))
-        print(json.dumps({"image": name, "protocol": protocol, "lmbda": lmbda,
+        print(json.dumps({"image": name, "protocol": protocol, "lmbda": lmbda, "fit_steps": steps,
                           "settings": extra, "threads": threads, "step": p.step,
                           "psnr_proxy": round(p.psnr, 2),
                           "psnr_rounded": round(-10 * math.log10(mse), 2),
