@@ -7,7 +7,8 @@ kodim23, 600 fit + 100 STE steps, one warm-up candidate, loss mse, lambda 1e-3, 
         '{"warmup_candidates":1,"steps":600,"ste_steps":100,"synthesis":"40-1-linear-relu,X-1-linear-none"}'
 
 Add `crop` as a fourth argument for the 128x128 crop (64,64,192,192) of the quick grid, or
-`full` for the full-size image (protocol kodak6). Settings may include "threads" (default 1).
+`full` for the full-size image (protocol kodak6). Settings may include "threads" (default 1)
+and "seed" (the encoder's seed, default 0).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from inrcodec.losses import parse_loss  # noqa: E402
 
 def main() -> None:
     name, image_name, extra = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
-    threads = int(extra.pop("threads", 1))
+    threads, seed = int(extra.pop("threads", 1)), int(extra.pop("seed", 0))
     torch.set_num_threads(threads)
     crop = len(sys.argv) > 4 and sys.argv[4] == "crop"
     full = len(sys.argv) > 4 and sys.argv[4] == "full"
@@ -39,11 +40,12 @@ def main() -> None:
     codec = get_codec(name)
     settings = codec.make_settings("fast", **extra)
     t = time.perf_counter()
-    out = codec.encode(image, parse_loss("mse"), settings, device=torch.device("cpu"))
+    out = codec.encode(image, parse_loss("mse"), settings, device=torch.device("cpu"),
+                       seed=seed)
     bits = 8 * sum(len(v) for v in out.sections.values())
     mse = float(((out.reconstruction - image.data) ** 2).mean())
     print(json.dumps({"codec": name, "image": image_name, "crop": crop, "full_size": full,
-                      "settings": extra, "threads": threads,
+                      "settings": extra, "threads": threads, "seed": seed,
                       "payload_bpp": round(bits / image.num_pixels, 4),
                       "psnr_float": round(-10 * math.log10(mse), 2),
                       "seconds": round(time.perf_counter() - t, 1),
