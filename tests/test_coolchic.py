@@ -173,7 +173,7 @@ def test_gradient_clipping_bounds_the_global_norm():
             CoolChicV2.make_settings(grad_clip=bad)
     s = CoolChicV2.make_settings("fast")
     assert s.grad_clip == 0.1  # Cool-chic's value
-    assert CoolChicV1.make_settings("fast").grad_clip == 0.1
+    assert CoolChicV1.make_settings("fast").grad_clip == 0  # clipped v1 collapses more often
     torch.manual_seed(0)
     model = CoolChicModel(s, 16, 16, 3)
     opt = make_optimizer(model, 1e-2, s.upsampling_lr_scale)
