@@ -16,8 +16,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from inrcodec.io.nifti import slice_affine, write_nifti
 from inrcodec.medical.datasets import load_case
-from inrcodec.medical.nifti import slice_affine, write_nifti
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -138,11 +138,11 @@ def test_report_files_and_browser_check(resumed, tmp_path):
 @pytest.mark.slow
 def test_ray_local_instance_runs_the_same_grid(resumed, tmp_path):
     pytest.importorskip("ray")
-    from inrcodec.bench.cli import build_spec
     from inrcodec.bench.executors import RayExecutor
     from inrcodec.bench.grid import expand
     from inrcodec.bench.runner import run_grid
     from inrcodec.bench.store import Store
+    from inrcodec.cli.bench import build_spec
 
     spec = build_spec(None, None, images=[str(resumed["images"])], codecs=["siren"],
                       rates=["layers=2 width=10"], sets=["steps=250", "qat_steps=10"],

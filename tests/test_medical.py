@@ -16,12 +16,14 @@ from typer.testing import CliRunner
 import inrcodec
 from conftest import ROOT
 from inrcodec.cli import app
-from inrcodec.errors import InputError
-from inrcodec.losses import mse, parse_loss
-from inrcodec.medical import load_unet, read_slice, segment, sinco_loss
-from inrcodec.medical.nifti import slice_affine, values_of
+from inrcodec.errors import ConfigError, InputError
+from inrcodec.io import read_slice
+from inrcodec.io.nifti import slice_affine, values_of
+from inrcodec.losses import LOSSES, mse, parse_loss
+from inrcodec.medical import load_unet, segment, sinco_loss
+from inrcodec.medical.dice import dice
 from inrcodec.medical.task_loss import SincoLoss, SincoTerm
-from inrcodec.metrics import dice
+from inrcodec.metrics import TASK_METRICS, task_metric
 
 DATA = ROOT / "src" / "inrcodec" / "data"
 SAMPLE_MRI = DATA / "mri_flair_slice.nii.gz"
@@ -165,7 +167,6 @@ def test_lambda_zero_is_the_plain_loss_exactly(sample):
     image, _ = _crop(sample)
     target = image.data[None]
     pred = (target + 0.05 * torch.randn_like(target)).requires_grad_(True)
-    assert sinco_loss("mse", 0.0) is not None
     for loss in (sinco_loss("mse", 0.0), parse_loss("mse+0*sinco")):
         assert torch.equal(loss(pred, target), mse(pred, target))
     g1 = torch.autograd.grad(parse_loss("mse+0*sinco")(pred, target), pred)[0]
@@ -194,6 +195,37 @@ def test_reference_modes_and_cache(sample):
     assert isinstance(sinco_loss("l1", 2.0), SincoLoss)
 
 
+def test_plugin_registers_terms_and_metric_through_the_entry_point(sample):
+    from importlib.metadata import entry_points
+
+    assert "medical" in {ep.name for ep in entry_points(group="inrcodec.plugins")}
+    parse_loss("mse+sinco_g")  # loads the plugin on first use
+    assert {"sinco", "sinco_g"} <= set(LOSSES) and "dice" in TASK_METRICS
+    image, gt = sample
+    metric = task_metric("dice")
+    assert metric.needs == ("labels",) and metric.higher_is_better
+    assert metric.fn(image, image, {"labels": gt}) == dice(segment(image.data)[0], gt)
+    with pytest.raises(ConfigError, match="unknown task metric"):
+        task_metric("no-such-metric")
+
+
+def test_binding_labels_makes_sinco_use_them(sample):
+    image, gt = sample  # the whole slice: the U-Net finds the tumour there
+    target = image.data[None]
+    empty = np.zeros_like(gt)
+    loss = parse_loss("sinco")
+    assert loss.uses_context and not parse_loss("mse").uses_context
+    pred = target.clone()
+    with torch.no_grad():
+        against_empty = float(loss.bind({"labels": empty})(pred, target))
+        against_gt = float(loss.bind({"labels": gt})(pred, target))
+        unbound = float(loss(pred, target))  # no labels: reference g(original)
+        own = float(parse_loss("sinco_g").bind({"labels": empty})(pred, target))
+    # an empty reference shares nothing with the U-Net's tumour: 1 - Dice near 1
+    assert against_empty > 0.95 and against_gt < against_empty - 0.01
+    assert own == unbound and own < against_empty - 0.01  # sinco_g ignores the labels
+
+
 def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "inrcodec.cli", *map(str, args)],
                           capture_output=True, text=True, env=dict(os.environ, COLUMNS="120"))
@@ -220,7 +252,10 @@ def test_cli_nifti_encode_decode_and_errors(volume, tmp_path):
             (("encode", path, "--slice", "0", "-o", inr, "--mask", inr, "--loss",
               "mse+sinco"), "NIfTI"),
             (("medical", "segment", path), "slice index"),
-            (("medical", "bench", "--data", tmp_path), "no such case")):
+            (("encode", path, "--slice", "0", "-o", inr, "--mask", seg, "--loss", "mse"),
+             "labels"),
+            (("medical", "overlays", tmp_path / "none.sqlite", "--image", "x"),
+             "no such results database")):
         r = runner.invoke(app, [str(a) for a in args])
         text = " ".join(r.output.split())
         assert r.exit_code == 2, (args, text)

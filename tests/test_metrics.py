@@ -6,7 +6,8 @@ import torch
 from pytorch_msssim import ms_ssim as ref_ms_ssim
 
 from inrcodec.image import Image, from_codes
-from inrcodec.metrics import dice, evaluate, msssim_db, psnr
+from inrcodec.medical.dice import dice
+from inrcodec.metrics import evaluate, msssim_db, psnr
 from inrcodec.ssim import ms_ssim
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import platform
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -24,7 +23,7 @@ from .coding.container import Container, ImageInfo
 from .errors import ConfigError, DecodeError, InputError
 from .image import Image
 from .io import read_image
-from .losses import Loss, parse_loss
+from .losses import Loss, WeightedSum, parse_loss
 from .metrics import evaluate as _evaluate
 
 
@@ -96,12 +95,6 @@ def image_info(image: Image) -> ImageInfo:
                      image.offset, image.scale, extra)
 
 
-@dataclass
-class _Decoded:
-    container: Container
-    image: Image
-
-
 def encode(
     image_or_path: Image | str | os.PathLike,
     codec: str = "siren",
@@ -133,9 +126,9 @@ def encode(
     seconds = time.perf_counter() - t0
     result = EncodeResult(data)
     result.codec, result.preset, result.seed, result.device = codec, preset, seed, str(dev)
-    result.loss = str(loss_fn) if isinstance(loss, str) else getattr(loss, "__name__", "custom")
-    result.settings = impl.config_of(cfg) | {
-        k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()}
+    result.loss = (str(loss_fn) if isinstance(loss_fn, WeightedSum)
+                   else getattr(loss, "__name__", "custom"))
+    result.settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()}
     result.encode_seconds = seconds
     result.reconstruction = image.with_data(out.reconstruction)
     result.log = out.log
@@ -147,10 +140,6 @@ def encode(
 
 def decode(data: bytes, device: str | torch.device = "auto") -> Image:
     """Decode .inr bytes to an Image (raises DecodeError on anything malformed)."""
-    return _decode(data, device).image
-
-
-def _decode(data: bytes, device: str | torch.device = "auto") -> _Decoded:
     c = container.unpack(data)
     try:
         impl = get_codec(c.codec)
@@ -163,7 +152,7 @@ def _decode(data: bytes, device: str | torch.device = "auto") -> _Decoded:
     meta = dict(c.image.extra)
     image = Image(pixels.float().clamp(0, 1), c.image.bit_depth, c.image.mode,
                   c.image.offset, c.image.scale, meta)
-    return _Decoded(c, image.quantized())
+    return image.quantized()
 
 
 def info(data: bytes) -> dict[str, Any]:

@@ -16,6 +16,9 @@ from .errors import InputError
 
 MODES = {"L": 1, "RGB": 3, "RGBA": 4}
 BIT_DEPTHS = (8, 16)
+# The largest image the package reads, encodes or decodes (files claiming more are refused
+# before anything is allocated).
+MAX_PIXELS = 1 << 28
 
 
 @dataclass(frozen=True)

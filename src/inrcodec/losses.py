@@ -5,26 +5,30 @@ scalar. With d = pred - target:
 
     l1       mean |d|
     mse      mean d^2
-    rmse     sqrt(mean d^2)                 (what Cool-chic calls its MSE loss)
+    rmse     sqrt(mean d^2)
     logcosh  mean(d + softplus(-2 d) - ln 2) (a numerically stable log(cosh(d)))
     ssim     1 - SSIM                       (Gaussian window, data range 1)
     msssim   1 - MS-SSIM                    (window and levels shrink for small images)
     lcssim   logcosh + 0.01 (1 - SSIM)      (NIF's default)
     l1ssim   0.8 l1 + 0.2 (1 - SSIM)
 
-Extra terms (such as the medical `sinco` term) register themselves with `register`.
+Plugins add terms with `register` (see `plugins`). A term that needs more than the two images
+(a segmentation reference, say) has a `bind(context)` method; `WeightedSum.bind` hands it the
+context of the image being coded (for example its labels) and gets back a plain loss.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from .errors import ConfigError
+from .plugins import load_plugins
 from .ssim import ms_ssim, ssim
 
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -72,10 +76,6 @@ LOSSES: dict[str, Loss] = {
 }
 
 
-# Terms that live in optional modules, imported on first use by name.
-PLUGINS = {"sinco": "inrcodec.medical.task_loss"}
-
-
 def register(name: str, fn: Loss) -> None:
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
         raise ValueError(f"bad loss name {name!r}")
@@ -85,10 +85,23 @@ def register(name: str, fn: Loss) -> None:
 class WeightedSum:
     """A parsed loss expression; `terms` keeps (weight, name) for reporting."""
 
-    def __init__(self, terms: list[tuple[float, str]]) -> None:
+    def __init__(self, terms: list[tuple[float, str]],
+                 fns: dict[str, Loss] | None = None) -> None:
         self.terms = terms
+        fns = fns or {}
         # zero-weight terms are skipped, not multiplied by 0 ("mse+0*sinco" is exactly mse)
-        self._fns = [(w, LOSSES[n]) for w, n in terms if w != 0]
+        self._fns = [(w, fns.get(n, LOSSES[n])) for w, n in terms if w != 0]
+
+    @property
+    def uses_context(self) -> bool:
+        """Whether some term reads the image's context (see `bind`)."""
+        return any(hasattr(LOSSES[n], "bind") for _, n in self.terms)
+
+    def bind(self, context: Mapping[str, Any]) -> WeightedSum:
+        """The same sum with every context-dependent term bound to `context`."""
+        bound = {n: LOSSES[n].bind(context) for _, n in self.terms
+                 if hasattr(LOSSES[n], "bind")}
+        return WeightedSum(self.terms, bound)
 
     def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         if not self._fns:
@@ -118,12 +131,9 @@ def parse_loss(spec: str) -> WeightedSum:
                               "(expected e.g. '0.8*l1+0.2*ssim')")
         weight = float(m.group(1)) if m.group(1) else 1.0
         name = m.group(2)
-        if name not in LOSSES and name in PLUGINS:
-            import importlib
-
-            importlib.import_module(PLUGINS[name])  # registers the term
         if name not in LOSSES:
-            known = ", ".join(sorted(set(LOSSES) | set(PLUGINS)))
-            raise ConfigError(f"unknown loss {name!r} (known: {known})")
+            load_plugins()
+        if name not in LOSSES:
+            raise ConfigError(f"unknown loss {name!r} (known: {', '.join(sorted(LOSSES))})")
         terms.append((weight, name))
     return WeightedSum(terms)

@@ -1,18 +1,26 @@
-"""Quality metrics on decoded images: PSNR, SSIM, MS-SSIM (and dB), LPIPS, Dice.
+"""Quality metrics on decoded images: PSNR, SSIM, MS-SSIM (and dB), LPIPS; and the registry of
+task metrics that plugins add (a segmentation Dice, say).
 
 PSNR is computed on the integer codes at the image's stored bit depth (peak 2^bits - 1), i.e. on
 what the file decodes to, not on the float network output.
+
+A task metric is a function (reference, decoded, context) -> float; `context` carries what the
+image source knows beyond the pixels (for example `labels`, a ground-truth mask).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
-from .errors import InputError
+from .errors import ConfigError, InputError
 from .image import Image
+from .plugins import load_plugins
 from .ssim import ms_ssim, ssim
 
 
@@ -60,9 +68,43 @@ def evaluate(ref: Image, dist: Image, lpips: bool = True) -> dict[str, float]:
     return out
 
 
-def dice(pred: np.ndarray | torch.Tensor, target: np.ndarray | torch.Tensor) -> float:
-    """Hard Dice of two binary masks; 1.0 when both are empty."""
-    p = np.asarray(pred, dtype=bool)
-    t = np.asarray(target, dtype=bool)
-    denom = p.sum() + t.sum()
-    return 1.0 if denom == 0 else float(2.0 * np.logical_and(p, t).sum() / denom)
+@dataclass(frozen=True)
+class TaskMetric:
+    name: str
+    fn: Callable[[Image, Image, Mapping[str, Any]], float]
+    label: str = ""
+    higher_is_better: bool = True
+    needs: tuple[str, ...] = ()  # context keys the metric cannot do without
+
+
+TASK_METRICS: dict[str, TaskMetric] = {}
+
+
+def register_metric(metric: TaskMetric) -> None:
+    if metric.name in ("psnr", "ssim", "msssim", "msssim_db", "lpips"):
+        raise ValueError(f"{metric.name!r} is a built-in metric")
+    TASK_METRICS[metric.name] = metric
+
+
+def task_metric(name: str) -> TaskMetric:
+    """A registered task metric (plugins are loaded on first use); ConfigError if unknown."""
+    if name not in TASK_METRICS:
+        load_plugins()
+    if name not in TASK_METRICS:
+        known = ", ".join(sorted(TASK_METRICS)) or "none registered"
+        raise ConfigError(f"unknown task metric {name!r} (known: {known})")
+    return TASK_METRICS[name]
+
+
+def evaluate_task(names: list[str] | tuple[str, ...], ref: Image, dist: Image,
+                  context: Mapping[str, Any]) -> dict[str, float]:
+    """The named task metrics of `dist` against `ref`."""
+    out = {}
+    for name in names:
+        metric = task_metric(name)
+        missing = [k for k in metric.needs if k not in context]
+        if missing:
+            raise InputError(f"metric {name!r} needs {', '.join(missing)} from the image "
+                             "source (e.g. labels = \"seg.nii.gz\" in the spec)")
+        out[name] = float(metric.fn(ref, dist, context))
+    return out

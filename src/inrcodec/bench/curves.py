@@ -9,14 +9,49 @@ images have it, so a half-finished run never mixes different image sets.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Any
 
 METRICS = ("psnr", "msssim_db", "lpips")
-METRIC_LABELS = {"psnr": "PSNR (dB)", "msssim_db": "MS-SSIM (dB)", "lpips": "LPIPS"}
+METRIC_LABELS = {"psnr": "PSNR (dB)", "msssim_db": "MS-SSIM (dB)", "lpips": "LPIPS",
+                 "ssim": "SSIM", "msssim": "MS-SSIM"}
 HIGHER_IS_BETTER = {"psnr": True, "msssim_db": True, "lpips": False, "ssim": True,
                     "msssim": True}
+VALUE_KEYS = ("psnr", "ssim", "msssim", "msssim_db", "lpips", "encode_seconds",
+              "decode_seconds")
+
+
+def task_metric_names(rows: list[dict[str, Any]]) -> list[str]:
+    """The task metrics some row measured, in first-seen order."""
+    names: dict[str, None] = {}
+    for r in rows:
+        for k in json.loads(r.get("task_metrics_json") or "{}"):
+            names[k] = None
+    return list(names)
+
+
+def with_task_metrics(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with their task metrics as plain keys (None where a row lacks one), and the
+    metrics' labels and directions added to METRIC_LABELS / HIGHER_IS_BETTER."""
+    from ..errors import ConfigError
+    from ..metrics import task_metric
+
+    names = task_metric_names(rows)
+    for name in names:
+        try:
+            m = task_metric(name)
+            METRIC_LABELS.setdefault(name, m.label or name)
+            HIGHER_IS_BETTER.setdefault(name, m.higher_is_better)
+        except ConfigError:  # measured by a plugin that is not installed here
+            METRIC_LABELS.setdefault(name, name)
+            HIGHER_IS_BETTER.setdefault(name, True)
+    out = []
+    for r in rows:
+        task = json.loads(r.get("task_metrics_json") or "{}")
+        out.append(r | {n: task.get(n) for n in names})
+    return out
 
 
 @dataclass
@@ -56,8 +91,11 @@ def common_images(rows: list[dict[str, Any]]) -> list[str]:
     return sorted(set.intersection(*by_curve.values()))
 
 
-def build_curves(rows: list[dict[str, Any]], images: list[str] | None = None) -> list[Curve]:
-    """Curves from `done` rows, averaged over `images` (default: the common image set)."""
+def build_curves(rows: list[dict[str, Any]], images: list[str] | None = None,
+                 extra: tuple[str, ...] = ()) -> list[Curve]:
+    """Curves from `done` rows, averaged over `images` (default: the common image set);
+    `extra`: further value keys to average (task metrics)."""
+    keys = VALUE_KEYS + tuple(extra)
     rows = [r for r in rows if r["status"] == "done"]
     images = common_images(rows) if images is None else images
     wanted = set(images)
@@ -77,10 +115,8 @@ def build_curves(rows: list[dict[str, Any]], images: list[str] | None = None) ->
         for rate_key, by_image in by_rate.items():
             if set(by_image) != wanted:
                 continue
-            per_image = [_per_image(rs) for rs in by_image.values()]
-            values = {k: _mean([p[k] for p in per_image])
-                      for k in ("psnr", "ssim", "msssim", "msssim_db", "lpips",
-                                "encode_seconds", "decode_seconds")}
+            per_image = [_per_image(rs, keys) for rs in by_image.values()]
+            values = {k: _mean([p[k] for p in per_image]) for k in keys}
             curve.points.append(Point(rate_key, _mean([p["bpp"] for p in per_image]), values,
                                       len(per_image)))
         curve.points.sort(key=lambda p: p.bpp)
@@ -89,10 +125,8 @@ def build_curves(rows: list[dict[str, Any]], images: list[str] | None = None) ->
     return sorted(curves, key=lambda c: (c.kind != "inr", c.architecture, c.loss, c.label))
 
 
-def _per_image(rows: list[dict[str, Any]]) -> dict[str, float | None]:
-    keys = ("bpp", "psnr", "ssim", "msssim", "msssim_db", "lpips", "encode_seconds",
-            "decode_seconds")
-    return {k: _mean([r[k] for r in rows]) for k in keys}
+def _per_image(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, float | None]:
+    return {k: _mean([r.get(k) for r in rows]) for k in ("bpp", *keys)}
 
 
 def architectures(curves: list[Curve]) -> list[str]:

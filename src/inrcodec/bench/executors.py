@@ -87,16 +87,16 @@ class LocalExecutor:
         pool.shutdown(wait=True)
 
 
-def _ray_job(job: Job, source: bytes, threads: int) -> Outcome:
+def _ray_job(job: Job, threads: int, *blobs: bytes) -> Outcome:
     _set_threads(threads)
-    return run_job(job, source)
+    return run_job(job, dict(zip(job.image.files(), blobs, strict=True)))
 
 
 class RayExecutor:
     """Fan jobs out as Ray tasks; `address` None starts (or joins) a local Ray instance.
 
-    Source images travel through Ray's object store (one copy per image), so cluster nodes
-    need inrcodec installed but not the data set on their disks.
+    Source files (images, volumes, labels) travel through Ray's object store (one copy per
+    file), so cluster nodes need inrcodec installed but not the data set on their disks.
     """
 
     def __init__(self, address: str | None = None, cpus_per_job: int = 1,
@@ -137,8 +137,10 @@ class RayExecutor:
             self._parallelism = max(1, cpus // self.cpus_per_job)
             task = ray.remote(num_cpus=self.cpus_per_job, num_gpus=self.gpus_per_job,
                               max_retries=0)(_ray_job)
-            sources = {p: ray.put(Path(p).read_bytes()) for p in {j.image.path for j in jobs}}
-            pending = {task.remote(j, sources[j.image.path], self.cpus_per_job): j for j in jobs}
+            paths = {p for j in jobs for p in j.image.files()}
+            sources = {p: ray.put(Path(p).read_bytes()) for p in paths}
+            pending = {task.remote(j, self.cpus_per_job, *(sources[p] for p in j.image.files())):
+                       j for j in jobs}
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
                 for ref in done:

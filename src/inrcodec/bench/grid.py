@@ -11,13 +11,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
-from functools import cache
-from pathlib import Path
 from typing import Any
 
+from ..baselines import get_baseline
 from ..errors import ConfigError
-from .baselines import get_baseline
-from .spec import ImageRef, Spec, resolve_images
+from .images import ImageRef, source_sha
+from .spec import Spec, resolve_images
 
 # Bump when the job function changes in a way that makes old results incomparable.
 JOB_SCHEMA = 1
@@ -36,6 +35,8 @@ class Job:
     seed: int
     device: str
     lpips: bool
+    metrics: tuple[str, ...] = ()  # task metrics to measure
+    label: str = ""  # the curve's name when the spec gives one
 
     @property
     def job_id(self) -> str:
@@ -52,6 +53,8 @@ class Job:
     def architecture(self) -> str:
         if self.kind == "baseline":
             return self.curve
+        if self.label:
+            return self.label
         return self.codec if self.variant == "default" else f"{self.codec}:{self.variant}"
 
     def rate_dict(self) -> dict[str, Any]:
@@ -61,11 +64,20 @@ class Job:
         return dict(self.settings)
 
     def describe(self) -> dict[str, Any]:
-        """Every setting, JSON-serialisable (what the id hashes, minus nothing)."""
+        """Every setting, JSON-serialisable (what the id hashes). Fields added to the job
+        after the first schema are left out while they hold their defaults, so that the jobs
+        of older specs keep their ids."""
         d = asdict(self)
         d["rate"] = dict(self.rate)
         d["settings"] = dict(self.settings)
         d["image"]["crop"] = list(self.image.crop) if self.image.crop else None
+        for key in ("slice", "labels"):
+            if d["image"][key] is None:
+                del d["image"][key]
+        d["metrics"] = list(self.metrics)
+        for key in ("metrics", "label"):
+            if not d[key]:
+                del d[key]
         return d
 
 
@@ -79,16 +91,14 @@ def _canon(d: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
 def job_id(job: Job) -> str:
     d = job.describe()
     # the image is identified by its content and transform, not by where it is stored
-    d["image"] = {"sha": job.image_sha, "reduce": job.image.reduce, "crop": d["image"]["crop"]}
+    image = d["image"]
+    d["image"] = {"sha": job.image_sha, "reduce": job.image.reduce, "crop": image["crop"]}
+    if "slice" in image:
+        d["image"]["slice"] = image["slice"]
     d.pop("image_sha")
     d["schema"] = JOB_SCHEMA
     blob = json.dumps(d, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
-
-
-@cache
-def file_sha256(path: str) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def _check_codec(name: str, preset: str, overrides: dict[str, Any]) -> None:
@@ -109,18 +119,29 @@ def _check_loss(loss: str) -> None:
     parse_loss(loss)
 
 
+def _check_metric(name: str) -> None:
+    from ..metrics import task_metric
+
+    task_metric(name)
+
+
 def expand(spec: Spec) -> list[Job]:
     """All jobs of a spec (baselines first: they are quick and give early curves)."""
     images = resolve_images(spec)
-    shas = {im.path: file_sha256(im.path) for im in images}
+    shas = {im: source_sha(im) for im in images}
+    metrics = tuple(spec.metrics)
+    for m in metrics:
+        _check_metric(m)
     jobs: list[Job] = []
     for b in spec.baselines:
         name, _, variant = b.name.partition("/")
         base = get_baseline(name, variant)
+        rates = ([(("target_bpp", float(t)),) for t in b.target_bpp] if b.target_bpp else
+                 [(("quality", int(q)),) for q in b.qualities or base.qualities])
         for im in images:
-            for q in b.qualities or base.qualities:
-                jobs.append(Job("baseline", im, shas[im.path], base.name, base.variant, "",
-                                (("quality", int(q)),), (), 0, "cpu", spec.lpips))
+            for rate in rates:
+                jobs.append(Job("baseline", im, shas[im], base.name, base.variant, "",
+                                rate, (), 0, "cpu", spec.lpips, metrics))
     for c in spec.codecs:
         losses = c.losses or spec.losses
         for loss in losses:
@@ -135,9 +156,9 @@ def expand(spec: Spec) -> list[Job]:
             for loss in losses:
                 for seed in spec.seeds:
                     for im in images:
-                        jobs.append(Job("inr", im, shas[im.path], c.name, c.preset, loss,
+                        jobs.append(Job("inr", im, shas[im], c.name, c.preset, loss,
                                         _canon(rate), _canon(c.settings), seed, spec.device,
-                                        spec.lpips))
+                                        spec.lpips, metrics, c.label or ""))
     seen: set[str] = set()
     unique = []
     for j in jobs:  # a spec may list the same point twice; run it once

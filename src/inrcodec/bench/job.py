@@ -8,7 +8,6 @@ the database and lets Ray workers run on machines that do not share a disk with 
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import io
 import json
 import os
@@ -25,10 +24,10 @@ from PIL import Image as PILImage
 from PIL import features
 
 from .. import __version__
-from ..errors import InputError
 from ..image import Image
-from ..io import image_to_pil, pil_to_image
+from ..io import image_to_pil
 from .grid import Job
+from .images import load_image
 
 
 @dataclass
@@ -40,30 +39,6 @@ class Outcome:
     encoded_ext: str = ""
     decoded_png: bytes | None = None
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-def load_image(job: Job, source: bytes | None = None) -> Image:
-    """The job's image: file (or its bytes), checked against the hash, reduced, cropped."""
-    data = source if source is not None else open(job.image.path, "rb").read()
-    if hashlib.sha256(data).hexdigest() != job.image_sha:
-        raise InputError(f"{job.image.path}: file changed since the grid was built")
-    return decode_source(data, job.image.reduce, job.image.crop, job.image.path)
-
-
-def decode_source(data: bytes, reduce: int, crop: tuple[int, ...] | list[int] | None,
-                  name: str = "") -> Image:
-    """Image file bytes -> the benchmark image: Pillow's reduce (box filter), then the crop."""
-    with PILImage.open(io.BytesIO(data)) as im:
-        im.load()
-        if reduce > 1:
-            im = im.reduce(reduce)
-        if crop:
-            x0, y0, x1, y1 = crop
-            if x1 > im.width or y1 > im.height:
-                raise InputError(f"{name}: crop {tuple(crop)} exceeds the "
-                                 f"{im.width}x{im.height} image")
-            im = im.crop((x0, y0, x1, y1))
-        return pil_to_image(im, source=name)
 
 
 def png_bytes(image: Image) -> bytes:
@@ -80,26 +55,41 @@ def _float(v: float | None) -> float | None:
 def _codec_version(job: Job) -> str:
     if job.kind == "inr":
         return f"inrcodec {__version__}"
-    if job.codec == "jpegxl":
+    if job.codec in ("jpegxl", "jpeg2000"):
         import imagecodecs
 
-        return f"libjxl {imagecodecs.jpegxl_version()}"
-    lib = {"jpeg": "libjpeg_turbo", "webp": "webp", "avif": "avif"}[job.codec]
+        if job.codec == "jpegxl":
+            return f"libjxl {imagecodecs.jpegxl_version()}"
+        return f"openjpeg {imagecodecs.jpeg2k_version()}"
+    lib = {"jpeg": "libjpeg_turbo", "webp": "webp", "avif": "avif"}.get(job.codec)
+    if lib is None:
+        return job.codec
     return f"{job.codec} {features.version(lib)} (Pillow {PILImage.__version__})"
 
 
-def _measure(ref: Image, decoded: Image, lpips: bool) -> dict[str, float | None]:
-    from ..metrics import evaluate
+def _measure(job: Job, ref: Image, decoded: Image, context: dict[str, Any]
+             ) -> dict[str, Any]:
+    from ..metrics import evaluate, evaluate_task
 
-    m = evaluate(ref, decoded, lpips=lpips)
-    return {k: _float(m.get(k)) for k in ("psnr", "ssim", "msssim", "msssim_db", "lpips")}
+    m = evaluate(ref, decoded, lpips=job.lpips)
+    row: dict[str, Any] = {k: _float(m.get(k))
+                           for k in ("psnr", "ssim", "msssim", "msssim_db", "lpips")}
+    if job.metrics:
+        task = evaluate_task(job.metrics, ref, decoded, context)
+        row["task_metrics_json"] = json.dumps(task, sort_keys=True)
+    return row
 
 
-def _run_inr(job: Job, image: Image) -> tuple[dict[str, Any], bytes, Image]:
+def _run_inr(job: Job, image: Image, context: dict[str, Any]
+             ) -> tuple[dict[str, Any], bytes, Image]:
     from .. import api
+    from ..losses import parse_loss
 
     settings = {**job.settings_dict(), **job.rate_dict()}
-    res = api.encode(image, codec=job.codec, loss=job.loss, preset=job.variant, seed=job.seed,
+    loss = parse_loss(job.loss)
+    if context and loss.uses_context:
+        loss = loss.bind(context)
+    res = api.encode(image, codec=job.codec, loss=loss, preset=job.variant, seed=job.seed,
                      device=job.device, metrics=False, **settings)
     data = bytes(res)
     t0 = time.perf_counter()
@@ -115,25 +105,32 @@ def _run_inr(job: Job, image: Image) -> tuple[dict[str, Any], bytes, Image]:
     return row, data, decoded
 
 
-def _run_baseline(job: Job, image: Image) -> tuple[dict[str, Any], bytes, Image]:
-    from .baselines import get_baseline, run_baseline
+def _run_baseline(job: Job, image: Image, context: dict[str, Any]
+                  ) -> tuple[dict[str, Any], bytes, Image]:
+    from ..baselines import encode_at_bpp, get_baseline, run_baseline
 
     base = get_baseline(job.codec, job.variant)
-    q = job.rate_dict()["quality"]
-    r = run_baseline(base, image, q)
+    rate = job.rate_dict()
+    if "target_bpp" in rate:
+        r = encode_at_bpp(base, image, rate["target_bpp"])
+        knob = {"target_bpp": rate["target_bpp"], "knob": r.knob}
+    else:
+        r = run_baseline(base, image, rate["quality"])
+        knob = {"quality": rate["quality"]}
     payload = len(r.data)
     row = {"bytes": payload, "bpp": 8.0 * payload / image.num_pixels,
            # a baseline's file is its payload: container headers are part of what it costs
            "payload_bpp": 8.0 * payload / image.num_pixels,
            "encode_seconds": r.encode_seconds, "decode_seconds": r.decode_seconds,
            "decode_max_diff": 0, "device_used": "cpu",
-           "settings_json": json.dumps({"quality": q, "description": base.description}),
+           "settings_json": json.dumps(knob | {"description": base.description}),
            "log_json": "{}"}
     return row, r.data, r.decoded
 
 
-def run_job(job: Job, source: bytes | None = None) -> Outcome:
-    """Never raises for a job-level failure: the error is recorded as the job's outcome."""
+def run_job(job: Job, sources: dict[str, bytes] | None = None) -> Outcome:
+    """Never raises for a job-level failure: the error is recorded as the job's outcome.
+    `sources`: the bytes of the job's files by path (remote workers), else read from disk."""
     started = _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
     t0 = time.perf_counter()
     env = {"host": socket.gethostname(), "threads": torch.get_num_threads(),
@@ -142,10 +139,10 @@ def run_job(job: Job, source: bytes | None = None) -> Outcome:
            "started_at": started}
     try:
         env["codec_version"] = _codec_version(job)
-        image = load_image(job, source)
+        image, context = load_image(job.image, sources, job.image_sha)
         run = _run_inr if job.kind == "inr" else _run_baseline
-        row, data, decoded = run(job, image)
-        row.update(_measure(image, decoded, job.lpips))
+        row, data, decoded = run(job, image, context)
+        row.update(_measure(job, image, decoded, context))
         row.update(env, width=image.width, height=image.height, error=None,
                    job_seconds=time.perf_counter() - t0,
                    finished_at=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"))
@@ -160,6 +157,6 @@ def run_job(job: Job, source: bytes | None = None) -> Outcome:
 
 
 def _ext(job: Job) -> str:
-    from .baselines import get_baseline
+    from ..baselines import get_baseline
 
     return get_baseline(job.codec, job.variant).extension

@@ -14,14 +14,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .curves import METRIC_LABELS, METRICS, Curve, baselines  # noqa: E402
+from .curves import HIGHER_IS_BETTER, METRIC_LABELS, METRICS, Curve, baselines  # noqa: E402
 
 # the same loss keeps its colour in every figure
 LOSS_COLORS = {"mse": "#1f77b4", "rmse": "#1f77b4", "l1": "#d62728", "logcosh": "#2ca02c",
                "lcssim": "#9467bd", "l1ssim": "#ff7f0e", "ssim": "#17becf", "msssim": "#e377c2"}
 OTHER_COLORS = ["#8c564b", "#bcbd22", "#7f7f7f", "#000000", "#aec7e8", "#98df8a"]
 BASELINE_STYLES = {"jpeg/444": "#7f7f7f", "jpeg/420": "#bcbd22", "webp": "#17becf",
-                   "avif": "#e377c2", "jpegxl": "#8c564b"}
+                   "avif": "#e377c2", "jpegxl": "#8c564b", "jpeg2000": "#2ca02c"}
 
 
 def _limits(curves: list[Curve], metric: str, x_range: tuple[float, float] | None):
@@ -38,13 +38,15 @@ def _limits(curves: list[Curve], metric: str, x_range: tuple[float, float] | Non
     return lo - pad, hi + pad
 
 
-def rd_figure(title: str, inr: list[Curve], base: list[Curve], out_stem: Path) -> list[Path]:
+def rd_figure(title: str, inr: list[Curve], base: list[Curve], out_stem: Path,
+              metrics: tuple[str, ...] = METRICS) -> list[Path]:
     """Write out_stem.png and out_stem.svg; returns the paths."""
-    fig, axes = plt.subplots(1, len(METRICS), figsize=(5.2 * len(METRICS), 4.0),
-                             constrained_layout=True)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.2 * len(metrics), 4.0),
+                             constrained_layout=True, squeeze=False)
+    axes = axes[0]
     bpps = [p.bpp for c in inr for p in c.points]
     x_range = (min(bpps) / 1.2, max(bpps) * 1.2) if bpps else None
-    for ax, metric in zip(axes, METRICS, strict=True):
+    for ax, metric in zip(axes, metrics, strict=True):
         drawn = False
         others = iter(OTHER_COLORS * 4)
         for c in inr:
@@ -60,8 +62,9 @@ def rd_figure(title: str, inr: list[Curve], base: list[Curve], out_stem: Path) -
                         marker=".", ms=3, label=c.label)
                 drawn = True
         ax.set_xlabel("bits per pixel")
-        ax.set_ylabel(METRIC_LABELS[metric] + (" (lower is better)" if metric == "lpips"
-                                               else ""))
+        lower = not HIGHER_IS_BETTER.get(metric, True)
+        ax.set_ylabel(METRIC_LABELS.get(metric, metric) + (" (lower is better)" if lower
+                                                           else ""))
         ax.grid(True, alpha=0.3)
         if not drawn:
             ax.text(0.5, 0.5, f"no {metric} values", ha="center", va="center",
@@ -85,7 +88,8 @@ def rd_figure(title: str, inr: list[Curve], base: list[Curve], out_stem: Path) -
     return paths
 
 
-def all_figures(curves: list[Curve], out_dir: Path) -> dict[str, list[Path]]:
+def all_figures(curves: list[Curve], out_dir: Path,
+                metrics: tuple[str, ...] = METRICS) -> dict[str, list[Path]]:
     """One figure per architecture (or one for the baselines alone when there is none)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     base = baselines(curves)
@@ -94,9 +98,11 @@ def all_figures(curves: list[Curve], out_dir: Path) -> dict[str, list[Path]]:
     for arch in archs:
         inr = [c for c in curves if c.kind == "inr" and c.architecture == arch]
         stem = out_dir / f"rd_{_slug(arch)}"
-        figures[arch] = rd_figure(f"{arch}: one curve per training loss", inr, base, stem)
+        figures[arch] = rd_figure(f"{arch}: one curve per training loss", inr, base, stem,
+                                  metrics)
     if not archs and base:
-        figures["baselines"] = rd_figure("baselines", [], base, out_dir / "rd_baselines")
+        figures["baselines"] = rd_figure("baselines", [], base, out_dir / "rd_baselines",
+                                         metrics)
     return figures
 
 

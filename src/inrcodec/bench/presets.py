@@ -10,25 +10,8 @@ quick is the same study shrunk to finish in under 30 minutes on 2 CPU cores whil
 producing every figure and table: two kodak6-half images cropped to 128x128, three rate
 points, the codecs' fast presets with fewer steps.
 
-Cost of seed-study (24 Kodak images at 768x512; job counts from `--dry-run`): 1368 baseline
-jobs (minutes in total) and, per INR architecture, rates x 5 losses x 24 images (NIF: 4 x 5 x 24
-= 480 jobs). Measured on 2 shared CPU cores (AMD EPYC vCPUs, 2 torch threads, 2026-11-24): a NIF
-step on one full Kodak image takes 2.75 s for the 120 configuration and 9.4 s for the 360 one,
-so one NIF job with the default 1500 + 200 steps takes ~1.3 h to ~4.4 h and the NIF part of
-the grid roughly 50 days: seed-study is a GPU or cluster run (`--executor ray`). The GPU cost
-was not measured in this session (no GPU available); time one job with
-`inrcodec bench --preset seed-study --codec nif --limit 1 --loss mse --rate "..."` and scale it
-by the job count.
-
-Cool-chic (fast preset: ~1300-1400 steps including warm-up and STE). Measured 2026-11-24 on
-the same 2 cores while shared with 5-8 other jobs (load average 6-11), 1 torch thread, nice 5:
-a fast coolchic-v1 encode (~870 MAC/pixel) of one kodak6-half image (384x256) took 540-820 s;
-fast encodes of 128x128 crops took 110-230 s (v1) and 120-350 s (v2, ~2350 MAC/pixel, the ARM
-on 1.33 latents per pixel dominates); a fast v2 encode of a 384x256 image needs ~12 CPU-minutes
-and did not finish under that load. Full Kodak images have 4x the pixels of kodak6-half, so
-seed-study's Cool-chic part (v1: 4 lambdas, v2: 5, x 5 losses x 24 images = 1080 jobs) is a
-GPU or cluster run. quick's Cool-chic jobs (128x128, 140-170 steps) took 14-20 s each under
-that load: ~8-10 min per codec for its 30 jobs (a few minutes on an idle machine).
+seed-study is a GPU or cluster run (`--executor ray`); quick takes about half an hour on 2 CPU
+cores. Measured costs: benchmarks/results/seed_study_cost.md.
 
 Each codec's rate sweep is a list of setting tables (`RATES[codec][level]`); encoder-only
 knobs shared by every rate point are in `SETTINGS[codec][level]`.
@@ -96,7 +79,6 @@ PRESET_OF: dict[str, dict[str, str]] = {
     "coolchic-v1": {"quick": "fast", "full": "fast"},
     "coolchic-v2": {"quick": "fast", "full": "fast"},
 }  # codec -> level -> codec preset (default: "default")
-LOSSES_OF: dict[str, list[str]] = {}  # codec -> its study losses when they differ from STUDY_LOSSES
 
 
 def codec_run(name: str, level: str, losses: list[str] | None = None) -> CodecRun:
@@ -110,7 +92,7 @@ def codec_run(name: str, level: str, losses: list[str] | None = None) -> CodecRu
     return CodecRun(name=name, preset=PRESET_OF.get(name, {}).get(level, "default"),
                     rates=[dict(r) for r in RATES[name][level]],
                     settings=dict(SETTINGS.get(name, {}).get(level, {})),
-                    losses=losses or LOSSES_OF.get(name))
+                    losses=losses)
 
 
 def quick(codecs: list[str] | None = None) -> Spec:

@@ -15,196 +15,24 @@ from __future__ import annotations
 import csv
 import datetime as _dt
 import html
-import json
 import math
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from ..errors import ConfigError
-from ..image import Image
-from ..io import image_to_pil, read_image
 from . import plots
-from .bdrate import bd
+from .analysis import bd_table, findings, timing
+from .crops import visual_crops
 from .curves import (
-    HIGHER_IS_BETTER,
     METRIC_LABELS,
     METRICS,
-    Curve,
-    anchor_loss,
     build_curves,
     common_images,
+    task_metric_names,
+    with_task_metrics,
 )
-from .job import decode_source
 from .store import Store
-
-
-@dataclass
-class BDRow:
-    architecture: str
-    metric: str
-    loss: str
-    anchor: str
-    bd_rate: float
-    bd_metric: float
-    overlap: float
-
-
-# ---------------------------------------------------------------------------------------------
-# numbers
-
-
-def bd_table(curves: list[Curve]) -> list[BDRow]:
-    """Each loss of each architecture against that architecture's MSE loss and each baseline."""
-    rows: list[BDRow] = []
-    base = [c for c in curves if c.kind == "baseline"]
-    for arch in sorted({c.architecture for c in curves if c.kind == "inr"}):
-        inr = [c for c in curves if c.kind == "inr" and c.architecture == arch]
-        anchor_name = anchor_loss([c.loss for c in inr])
-        anchors = [c for c in inr if c.loss == anchor_name] + base
-        for metric in METRICS:
-            for test in inr:
-                for a in anchors:
-                    if a is test:
-                        continue
-                    r = bd(*a.series(metric), *test.series(metric), HIGHER_IS_BETTER[metric])
-                    label = a.loss if a.kind == "inr" else a.label
-                    rows.append(BDRow(arch, metric, test.loss, label, r.bd_rate, r.bd_metric,
-                                      r.overlap))
-    return rows
-
-
-def findings(curves: list[Curve], bd_rows: list[BDRow]) -> list[dict[str, Any]]:
-    """Per architecture and metric: the loss with the lowest BD-rate against the MSE anchor
-    (the anchor counts as 0 %) and its margin over the runner-up, in percentage points."""
-    out = []
-    for arch in sorted({c.architecture for c in curves if c.kind == "inr"}):
-        losses = [c.loss for c in curves if c.kind == "inr" and c.architecture == arch]
-        anchor = anchor_loss(losses)
-        for metric in METRICS:
-            scores = {anchor: 0.0} if anchor else {}
-            for r in bd_rows:
-                if (r.architecture == arch and r.metric == metric and r.anchor == anchor
-                        and math.isfinite(r.bd_rate)):
-                    scores[r.loss] = r.bd_rate
-            ranked = sorted(scores.items(), key=lambda kv: kv[1])
-            row: dict[str, Any] = {"architecture": arch, "metric": metric, "anchor": anchor or "",
-                                   "losses_compared": len(ranked)}
-            if anchor is None or len(ranked) < 2:
-                note = ("no mse/rmse curve to compare against" if anchor is None else
-                        "no BD-rate: metric not measured or curves do not overlap")
-                row.update(best_loss="", bd_rate_vs_anchor=math.nan, margin_pp=math.nan,
-                           runner_up="", note=note)
-            else:
-                row.update(best_loss=ranked[0][0], bd_rate_vs_anchor=ranked[0][1],
-                           runner_up=ranked[1][0], margin_pp=ranked[1][1] - ranked[0][1],
-                           note="")
-            out.append(row)
-    return out
-
-
-def timing(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for r in rows:
-        if r["status"] == "done":
-            groups.setdefault(r["curve"], []).append(r)
-    out = []
-    for curve, rs in sorted(groups.items(), key=lambda kv: (kv[1][0]["kind"] != "inr", kv[0])):
-        pixels = [r["width"] * r["height"] for r in rs]
-        enc = [r["encode_seconds"] for r in rs]
-        dec = [r["decode_seconds"] for r in rs]
-        out.append({
-            "curve": curve, "kind": rs[0]["kind"], "jobs": len(rs),
-            "mean_pixels": float(np.mean(pixels)),
-            "encode_s_mean": float(np.mean(enc)), "encode_s_max": float(np.max(enc)),
-            "decode_s_mean": float(np.mean(dec)), "decode_s_max": float(np.max(dec)),
-            "devices": ",".join(sorted({str(r["device_used"]) for r in rs})),
-            "threads": ",".join(sorted({str(r["threads"]) for r in rs})),
-            "hosts": ",".join(sorted({str(r["host"]) for r in rs})),
-        })
-    return out
-
-
-# ---------------------------------------------------------------------------------------------
-# visual crops
-
-
-def detailed_window(image: Image, size: int) -> tuple[int, int, int, int]:
-    """The size x size window with the most gradient energy (the most telling crop)."""
-    h, w = image.height, image.width
-    size = min(size, h, w)
-    g = image.data.mean(0).numpy().astype(np.float64)
-    energy = np.zeros_like(g)
-    energy[:, 1:] += np.abs(np.diff(g, axis=1))
-    energy[1:, :] += np.abs(np.diff(g, axis=0))
-    integral = np.pad(energy.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    stride = max(1, size // 4)
-    best, box = -1.0, (0, 0, size, size)
-    for y in range(0, h - size + 1, stride):
-        for x in range(0, w - size + 1, stride):
-            s = (integral[y + size, x + size] - integral[y, x + size] - integral[y + size, x]
-                 + integral[y, x])
-            if s > best:
-                best, box = s, (x, y, x + size, y + size)
-    return box
-
-
-def _nearest(rows: list[dict[str, Any]], bpp: float) -> dict[str, Any] | None:
-    rows = [r for r in rows if r["bpp"] and r["decoded_path"]]
-    if not rows:
-        return None
-    return min(rows, key=lambda r: (abs(math.log(r["bpp"] / bpp)), r["seed"]))
-
-
-def _save_crop(image: Image, box: tuple[int, int, int, int], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    image_to_pil(image).crop(box).save(path)
-
-
-def visual_crops(store: Store, rows: list[dict[str, Any]], curves: list[Curve], image: str,
-                 size: int, out_dir: Path) -> list[dict[str, Any]]:
-    """Per architecture: original and every loss / baseline at the bpp nearest to the anchor's
-    middle rate point on `image`."""
-    done = [r for r in rows if r["status"] == "done" and r["image"] == image]
-    if not done:
-        return []
-    ref_row = done[0]
-    original = decode_source(Path(ref_row["image_path"]).read_bytes(), ref_row["reduce"],
-                             json.loads(ref_row["crop"]) if ref_row["crop"] else None,
-                             ref_row["image_path"])
-    box = detailed_window(original, size)
-    sections = []
-    base_labels = [c.label for c in curves if c.kind == "baseline"]
-    for arch in sorted({c.architecture for c in curves if c.kind == "inr"}):
-        arch_rows = [r for r in done if r["kind"] == "inr" and r["architecture"] == arch]
-        losses = [c.loss for c in curves if c.kind == "inr" and c.architecture == arch]
-        anchor = anchor_loss(losses) or (losses[0] if losses else None)
-        anchor_rows = sorted((r for r in arch_rows if r["loss"] == anchor),
-                             key=lambda r: r["bpp"])
-        if not anchor_rows:
-            continue
-        target = anchor_rows[len(anchor_rows) // 2]["bpp"]
-        folder = out_dir / plots._slug(arch)
-        _save_crop(original, box, folder / "original.png")
-        tiles = [{"label": "original", "path": folder / "original.png", "row": None}]
-        for label, kind in [(loss, "inr") for loss in losses] + [(b, "baseline")
-                                                                  for b in base_labels]:
-            cands = [r for r in (arch_rows if kind == "inr" else done)
-                     if (r["loss"] == label if kind == "inr" else r["curve"] == label)]
-            r = _nearest(cands, target)
-            if r is None:
-                continue
-            decoded = read_image(store.artifact(r["decoded_path"]))
-            p = folder / f"{plots._slug(label)}.png"
-            _save_crop(decoded, box, p)
-            tiles.append({"label": label, "path": p, "row": r})
-        sections.append({"architecture": arch, "target_bpp": target, "box": box,
-                         "tiles": tiles, "image": image})
-    return sections
-
 
 # ---------------------------------------------------------------------------------------------
 # output
@@ -273,19 +101,22 @@ def _bd_cell(v: float, lower_better: bool = True, overlap: float = 1.0) -> str:
 def write_report(db: str | os.PathLike, out: str | os.PathLike, *, crop_image: str | None = None,
                  crop_size: int = 128) -> Path:
     out = Path(out)
-    with Store(db, create=False) as store:
+    with Store.open(db) as store:
         rows = store.rows()
         runs = store.runs()
         if not rows:
             raise ConfigError(f"{db}: no results yet")
         out.mkdir(parents=True, exist_ok=True)
+        task = tuple(task_metric_names(rows))
+        rows = with_task_metrics(rows)
+        metrics = METRICS + task
         done = [r for r in rows if r["status"] == "done"]
         failed = [r for r in rows if r["status"] == "failed"]
         images = common_images(done)
-        curves = build_curves(rows, images)
-        figures = plots.all_figures(curves, out / "figures")
-        bd_rows = bd_table(curves)
-        found = findings(curves, bd_rows)
+        curves = build_curves(rows, images, task)
+        figures = plots.all_figures(curves, out / "figures", metrics)
+        bd_rows = bd_table(curves, metrics)
+        found = findings(curves, bd_rows, metrics)
         times = timing(rows)
         crop_img = crop_image or (images[0] if images else None)
         if crop_image and crop_image not in {r["image"] for r in done}:
@@ -302,14 +133,14 @@ def write_report(db: str | os.PathLike, out: str | os.PathLike, *, crop_image: s
     _write_csv(out / "findings.csv", found)
     _write_csv(out / "timing.csv", times)
     page = _html(out, db, rows, done, failed, images, curves, figures, bd_rows, found, times,
-                 crops, runs)
+                 crops, runs, metrics)
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
 
 
 def _html(out, db, rows, done, failed, images, curves, figures, bd_rows, found, times, crops,
-          runs) -> str:
+          runs, metrics) -> str:
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
              f"<title>inrcodec benchmark report</title><style>{CSS}</style></head><body>"]
     parts.append("<h1>inrcodec benchmark report</h1>")
@@ -355,7 +186,7 @@ def _html(out, db, rows, done, failed, images, curves, figures, bd_rows, found, 
                  "range (an extrapolation-prone number). All pairs, with their overlap, are in "
                  "bd.csv.</p>")
     for arch in sorted({r.architecture for r in bd_rows}):
-        for metric in METRICS:
+        for metric in metrics:
             sel = [r for r in bd_rows if r.architecture == arch and r.metric == metric]
             anchors = list(dict.fromkeys(r.anchor for r in sel))
             losses = list(dict.fromkeys(r.loss for r in sel))
@@ -407,11 +238,14 @@ def _html(out, db, rows, done, failed, images, curves, figures, bd_rows, found, 
           _fmt(t["hosts"])] for t in times]))
 
     parts.append("<h2>Averaged points</h2>")
+    extra = [m for m in metrics if m not in METRICS]
     parts.append(_table(
-        ["curve", "rate point", "images", "bpp", "PSNR", "MS-SSIM dB", "LPIPS"],
+        ["curve", "rate point", "images", "bpp", "PSNR", "SSIM", "MS-SSIM dB", "LPIPS"]
+        + [METRIC_LABELS[m] for m in extra],
         [[html.escape(c.label), html.escape(p.rate_key), p.images, _fmt(p.bpp, 4),
-          _fmt(p.values["psnr"], 2), _fmt(p.values["msssim_db"], 2),
-          _fmt(p.values["lpips"], 4)] for c in curves for p in c.points]))
+          _fmt(p.values["psnr"], 2), _fmt(p.values["ssim"], 4), _fmt(p.values["msssim_db"], 2),
+          _fmt(p.values["lpips"], 4)] + [_fmt(p.values[m], 4) for m in extra]
+         for c in curves for p in c.points]))
 
     if failed:
         parts.append("<h2>Failed jobs</h2>")

@@ -14,15 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
+from rich.progress import TaskProgressColumn
 
+from ..console import progress_bar
 from .executors import LocalExecutor, RayExecutor
 from .grid import Job
 from .store import Store
@@ -92,9 +86,9 @@ def run_grid(jobs: Sequence[Job], store: Store, executor: LocalExecutor | RayExe
                   f"on {executor.name} -> {store.path}")
     by_id = {j.job_id: j for j in todo}
     t0 = time.perf_counter()
-    bar = Progress(TextColumn("[bold]bench"), BarColumn(), MofNCompleteColumn(),
-                   TaskProgressColumn(), TimeElapsedColumn(), TextColumn("{task.fields[eta]}"),
-                   TextColumn("{task.fields[last]}"), console=console, disable=not progress)
+    # the ETA column is the runner's own (per job kind), not rich's
+    bar = progress_bar("[bold]bench", TaskProgressColumn(), "{task.fields[eta]}",
+                       "{task.fields[last]}", eta=False, console=console, enabled=progress)
     try:
         with bar:
             task = bar.add_task("bench", total=len(jobs), completed=summary.skipped,

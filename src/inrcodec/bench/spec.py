@@ -8,23 +8,32 @@ A spec comes from a TOML file, a built-in preset (`presets.py`) or command-line 
     device = "auto"                             # auto | cpu | cuda
     lpips = true
 
+    metrics = ["dice"]                          # task metrics from plugins (optional)
+
     [[images]]
-    protocol = "kodak6-half"      # kodak24 | kodak6 | kodak6-half (needs the Kodak folder)
+    protocol = "kodak6-half"      # a protocol of bench/protocols.py (needs the Kodak folder)
     # path = "some/folder"        # or a folder / a file; files = ["a.png"] picks a subset
     crop = [0, 0, 128, 128]       # optional box (x0, y0, x1, y1) taken after `reduce`
     # reduce = 2                  # optional Pillow Image.reduce factor
     # limit = 3                   # optional: the first N images only
 
+    [[images]]                    # slices of a NIfTI volume, with their labels
+    path = "case/fla.nii.gz"
+    labels = "case/seg.nii.gz"    # optional; task metrics and loss terms such as sinco use it
+    slices = "largest:10"         # or [70, 71]; "largest:N" = N largest labelled areas
+
     [[codecs]]
     name = "siren"
+    label = "COIN"                # optional name of its curves in the report
     preset = "fast"
     settings = { steps = 300 }    # applied to every rate point
     rates = [ { layers = 5, width = 20 }, { layers = 10, width = 28 } ]
     # losses = ["mse"]            # overrides the top-level list for this codec
 
     [[baselines]]
-    name = "jpeg/420"             # jpeg/444 jpeg/420 webp avif jpegxl
+    name = "jpeg/420"             # jpeg/444 jpeg/420 webp avif jpegxl jpeg2000
     qualities = [10, 30, 50, 70]  # optional; default sweep otherwise
+    # target_bpp = [0.1, 0.5]     # or: rate-matched, best quality with a file <= each rate
 
 The Kodak folder is `kodak = "..."` in the spec, else $INRCODEC_KODAK, else the first of
 ./data/kodak and ../shared/data/kodak that exists.
@@ -39,14 +48,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-
-KODAK6 = ("kodim01", "kodim03", "kodim08", "kodim15", "kodim20", "kodim23")
-PROTOCOLS = {
-    "kodak24": (None, 1),
-    "kodak6": (KODAK6, 1),
-    "kodak6-half": (KODAK6, 2),
-}
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".ppm", ".webp")
+from ..io.nifti import is_nifti
+from .images import IMAGE_SUFFIXES, ImageRef, volume_refs
+from .protocols import PROTOCOLS, kodak_dir
 
 
 @dataclass
@@ -57,6 +61,8 @@ class ImageSet:
     reduce: int = 1
     crop: list[int] | None = None
     limit: int | None = None
+    labels: str | None = None  # NIfTI label volume going with a NIfTI `path`
+    slices: list[int] | str | None = None  # NIfTI slices: indices or "largest:N"
 
 
 @dataclass
@@ -66,12 +72,14 @@ class CodecRun:
     rates: list[dict[str, Any]] = field(default_factory=lambda: [{}])
     settings: dict[str, Any] = field(default_factory=dict)
     losses: list[str] | None = None
+    label: str | None = None  # the curves' name in the report (default: codec[:preset])
 
 
 @dataclass
 class BaselineRun:
     name: str
     qualities: list[int] | None = None
+    target_bpp: list[float] | None = None  # rate-matched points instead of a quality sweep
 
 
 @dataclass
@@ -84,6 +92,7 @@ class Spec:
     seeds: list[int] = field(default_factory=lambda: [0])
     device: str = "auto"
     lpips: bool = True
+    metrics: list[str] = field(default_factory=list)  # task metrics (plugins register them)
     kodak: str | None = None
     description: str = ""
 
@@ -155,53 +164,48 @@ def validate(spec: Spec) -> None:
         _require(b.qualities is None or all(isinstance(q, int) and 0 <= q <= 100
                                             for q in b.qualities),
                  f"baseline {b.name}: qualities must be integers 0..100")
-
-
-def kodak_dir(spec: Spec) -> Path:
-    candidates = [spec.kodak, os.environ.get("INRCODEC_KODAK"), "data/kodak",
-                  "../shared/data/kodak"]
-    for c in candidates:
-        if c and Path(c).is_dir():
-            return Path(c).resolve()
-    raise ConfigError("Kodak images not found: set `kodak = \"DIR\"` in the spec or "
-                      "INRCODEC_KODAK=DIR (a folder holding kodim01.png ... kodim24.png)")
-
-
-@dataclass(frozen=True)
-class ImageRef:
-    """One benchmark image: a file plus the deterministic reduce/crop applied to it."""
-
-    path: str
-    name: str
-    reduce: int = 1
-    crop: tuple[int, int, int, int] | None = None
+        _require(b.target_bpp is None or (b.qualities is None and bool(b.target_bpp) and all(
+            isinstance(t, int | float) and 0 < t < 64 for t in b.target_bpp)),
+                 f"baseline {b.name}: target_bpp must be rates in (0, 64) bpp, and not given "
+                 "with qualities")
+    _require(all(isinstance(m, str) for m in spec.metrics), "metrics must be a list of names")
 
 
 def resolve_images(spec: Spec) -> list[ImageRef]:
     refs: list[ImageRef] = []
     for s in spec.images:
         reduce = s.reduce
+        crop = tuple(s.crop) if s.crop else None
         if s.protocol is not None:
-            names, factor = PROTOCOLS[s.protocol]
-            folder = kodak_dir(spec)
-            files = [folder / f"{n}.png" for n in names] if names else sorted(
-                folder.glob("kodim*.png"))
-            reduce = reduce * factor
+            p = PROTOCOLS[s.protocol]
+            folder = kodak_dir(spec.kodak)
+            files = [folder / f"{n}.png" for n in p.names]
+            reduce = reduce * p.reduce
+            if crop is None:
+                crop = p.crop
         else:
-            p = Path(s.path)
-            if p.is_dir():
-                files = [p / f for f in s.files] if s.files else sorted(
-                    f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
-            elif p.is_file():
-                files = [p]
+            path = Path(s.path)
+            if is_nifti(path):
+                if not path.is_file():
+                    raise ConfigError(f"{path}: no such NIfTI volume")
+                if s.labels and not Path(s.labels).is_file():
+                    raise ConfigError(f"{s.labels}: no such label volume")
+                refs += volume_refs(path, s.labels, s.slices, s.limit)
+                continue
+            _require(s.labels is None and s.slices is None,
+                     f"{path}: labels and slices apply to NIfTI volumes only")
+            if path.is_dir():
+                files = [path / f for f in s.files] if s.files else sorted(
+                    f for f in path.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES)
+            elif path.is_file():
+                files = [path]
             else:
-                raise ConfigError(f"{p}: no such image file or folder")
+                raise ConfigError(f"{path}: no such image file or folder")
         if s.limit is not None:
             files = files[: s.limit]
         for f in files:
             if not Path(f).is_file():
                 raise ConfigError(f"{f}: image not found")
-            crop = tuple(s.crop) if s.crop else None
             suffix = (f"@1/{reduce}" if reduce > 1 else "") + (
                 f"[{crop[0]},{crop[1]},{crop[2]},{crop[3]}]" if crop else "")
             refs.append(ImageRef(str(Path(f).resolve()), Path(f).stem + suffix, reduce, crop))

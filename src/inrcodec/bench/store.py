@@ -5,6 +5,10 @@ its artifacts have been written atomically; a run killed at any point (kill -9 i
 therefore leaves either the complete row or nothing, and the next run redoes what is missing.
 Only the driver process writes: workers return their outcome (see job.py).
 
+`export` writes the whole store (runs and results, artifacts excepted) as one JSON file, the
+form results are committed in; `Store.open` reads such an export back (in memory) and
+`import_export` loads one into a database, so a committed study can be reported or resumed.
+
 Layout next to the database file DB:
 
     DB                                  the SQLite database
@@ -26,7 +30,7 @@ from ..io import write_bytes
 from .grid import Job
 from .job import Outcome
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: task_metrics_json (schema 1 databases are upgraded in place)
 
 # job columns: every setting of the job
 JOB_COLUMNS = {
@@ -46,7 +50,7 @@ RESULT_COLUMNS = {
     "device_used": "TEXT", "threads": "INTEGER", "host": "TEXT", "pid": "INTEGER",
     "inrcodec_version": "TEXT", "torch_version": "TEXT", "python_version": "TEXT",
     "codec_version": "TEXT", "started_at": "TEXT", "finished_at": "TEXT", "run_id": "INTEGER",
-    "encoded_path": "TEXT", "decoded_path": "TEXT",
+    "encoded_path": "TEXT", "decoded_path": "TEXT", "task_metrics_json": "TEXT",
 }
 COLUMNS = {**JOB_COLUMNS, **RESULT_COLUMNS}
 
@@ -68,16 +72,21 @@ def job_columns(job: Job) -> dict[str, Any]:
 
 
 class Store:
-    def __init__(self, path: str | os.PathLike, *, create: bool = True) -> None:
-        self.path = Path(path)
-        if not create and not self.path.is_file():
+    def __init__(self, path: str | os.PathLike, *, create: bool = True,
+                 source: Path | None = None) -> None:
+        memory = str(path) == ":memory:"
+        # an in-memory store reports artifacts next to the export it was loaded from
+        self.path = Path(source) if memory and source is not None else Path(path)
+        if not memory and not create and not self.path.is_file():
             raise ConfigError(f"{self.path}: no such results database")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not memory:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self.conn = sqlite3.connect(self.path, timeout=60)
+            self.conn = sqlite3.connect(":memory:" if memory else self.path, timeout=60)
             self.conn.row_factory = sqlite3.Row
-            self.conn.execute("PRAGMA journal_mode=WAL")  # readers (report) never block the run
-            self.conn.execute("PRAGMA synchronous=FULL")
+            if not memory:
+                self.conn.execute("PRAGMA journal_mode=WAL")  # readers never block the run
+                self.conn.execute("PRAGMA synchronous=FULL")
             self._init_schema()
         except sqlite3.DatabaseError as exc:
             raise ConfigError(f"{self.path}: not a results database ({exc})") from None
@@ -91,12 +100,16 @@ class Store:
         with self.conn:
             self.conn.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT)")
             row = self.conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-            if row and int(row[0]) != SCHEMA_VERSION:
+            if row and int(row[0]) > SCHEMA_VERSION:
                 raise ConfigError(f"{self.path}: results schema {row[0]}, this inrcodec "
-                                  f"writes {SCHEMA_VERSION}")
-            self.conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)",
-                              (str(SCHEMA_VERSION),))
+                                  f"reads up to {SCHEMA_VERSION}")
             self.conn.execute(f"CREATE TABLE IF NOT EXISTS results ({cols})")
+            have = {r[1] for r in self.conn.execute("PRAGMA table_info(results)")}
+            for name, kind in COLUMNS.items():  # columns added by later schemas
+                if name not in have:
+                    self.conn.execute(f"ALTER TABLE results ADD COLUMN {name} {kind}")
+            self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)",
+                              (str(SCHEMA_VERSION),))
             self.conn.execute(
                 "CREATE TABLE IF NOT EXISTS runs (run_id INTEGER PRIMARY KEY AUTOINCREMENT, "
                 "started_at TEXT, finished_at TEXT, command TEXT, spec_json TEXT, host TEXT, "
@@ -157,6 +170,53 @@ class Store:
 
     def artifact(self, rel: str | None) -> Path | None:
         return None if not rel else self.artifacts_dir / rel
+
+    # -- export ------------------------------------------------------------------------------
+    def export(self) -> dict[str, Any]:
+        """Runs and result rows as one JSON-serialisable object (artifacts stay on disk)."""
+        return {"format": "inrcodec-results", "schema": SCHEMA_VERSION, "runs": self.runs(),
+                "results": [dict(r) for r in self.conn.execute(
+                    "SELECT * FROM results ORDER BY curve, image, rate_json, seed")]}
+
+    def import_rows(self, exported: dict[str, Any]) -> int:
+        """Add an export's runs and rows (a row already here by job id is kept); returns the
+        number of rows added."""
+        if not isinstance(exported, dict) or exported.get("format") != "inrcodec-results":
+            raise ConfigError("not an inrcodec results export")
+        have = set(self.statuses())
+        run_ids: dict[Any, int] = {}
+        added = 0
+        with self.conn:
+            for run in exported.get("runs", []):
+                cols = [k for k in run if k != "run_id"]
+                cur = self.conn.execute(
+                    f"INSERT INTO runs ({', '.join(cols)}) VALUES "
+                    f"({', '.join('?' for _ in cols)})", [run[k] for k in cols])
+                run_ids[run.get("run_id")] = int(cur.lastrowid)
+            for row in exported.get("results", []):
+                if row.get("job_id") in have:
+                    continue
+                row = {k: v for k, v in row.items() if k in COLUMNS}
+                row["run_id"] = run_ids.get(row.get("run_id"))
+                names = list(row)
+                self.conn.execute(f"INSERT INTO results ({', '.join(names)}) VALUES "
+                                  f"({', '.join('?' for _ in names)})", [row[k] for k in names])
+                added += 1
+        return added
+
+    @classmethod
+    def open(cls, path: str | os.PathLike) -> Store:
+        """An existing database, or a JSON export loaded into memory (read-only use)."""
+        p = Path(path)
+        if p.suffix.lower() != ".json":
+            return cls(p, create=False)
+        try:
+            exported = json.loads(p.read_text())
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{p}: not a results export ({exc})") from None
+        store = cls(":memory:", source=p)
+        store.import_rows(exported)
+        return store
 
     def close(self) -> None:
         self.conn.close()

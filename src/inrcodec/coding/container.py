@@ -24,12 +24,12 @@ import zlib
 from dataclasses import dataclass, field
 
 from ..errors import DecodeError
+from ..image import MAX_PIXELS
 
 MAGIC = b"INR\x1a"
 FORMAT_VERSION = 1
 MAX_SECTIONS = 64
 MAX_SIDE = 1 << 16
-MAX_PIXELS = 1 << 28
 _CRC = struct.Struct("<I")
 
 

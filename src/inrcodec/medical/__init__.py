@@ -1,12 +1,15 @@
-"""Medical images: NIfTI slices, a whole-tumour U-Net and SINCO's segmentation-aware loss.
+"""Medical images: a whole-tumour U-Net, Dice, and SINCO's segmentation-aware loss.
 
     import inrcodec
-    from inrcodec.medical import read_slice, sinco_loss
+    from inrcodec.io import read_slice
+    from inrcodec.medical import sinco_loss
     image = read_slice("fla.nii.gz", 80)
     loss = sinco_loss("mse", 1.0, mask=seg_slice, per_pixel=True)  # SINCO's lambda = 1
     data = inrcodec.encode(image, codec="pe-mlp", loss=loss)
 
-Submodules are imported on first use (the CLI stays quick to start).
+NIfTI reading and writing live in `inrcodec.io` with the other formats. The loss terms
+`sinco` / `sinco_g` and the task metric `dice` reach the core registries through the plugin
+entry point (`plugin.py`). Submodules are imported on first use (the CLI stays quick to start).
 """
 
 from __future__ import annotations
@@ -15,8 +18,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "read_slice": "nifti", "write_nifti": "nifti", "slice_image": "nifti",
-    "SincoTerm": "task_loss", "sinco_loss": "task_loss", "loss_with_mask": "task_loss",
+    "SincoTerm": "task_loss", "sinco_loss": "task_loss", "dice": "dice", "soft_dice": "dice",
     "UNet": "unet", "load_unet": "unet", "segment": "unet", "shipped_unet": "unet",
     "load_case": "datasets",
 }

@@ -1,7 +1,7 @@
 """The MRI cases on disk: <root>/<case>/{fla,t1,t1c,t2,seg}.nii.gz (BraTS layout, labels 0/1/2/4).
 
 Whole tumour = label > 0. Slices are axial (`vol[:, :, k]`) and become Images through
-medical/nifti.py, exactly as `inrcodec encode vol.nii.gz --slice k` reads them.
+io/nifti.py, exactly as `inrcodec encode vol.nii.gz --slice k` reads them.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..image import Image
-from .nifti import load_volume, slice_image
+from ..io.nifti import load_volume, slice_image
 
 MODALITIES = ("fla", "t1", "t1c", "t2")
 DEFAULT_ROOT = Path("../shared/data/mri")

@@ -12,7 +12,11 @@ decoded images segmented badly at lambda >= 0.5.)
 Reference s:
   - a ground-truth mask when one is given (`mask=`), or
   - s = [g(x) > 0] (the network's segmentation of the original) when there are no labels, which
-    is what a deployment has; this is what the registry name `sinco` does ("mse+1*sinco").
+    is what a deployment has.
+Registry terms (registered by the medical plugin, `plugin.py`):
+  sinco    reference: the image's labels when it comes with them (`inrcodec encode --mask`,
+           `labels = ...` in a bench spec), else g(x)          e.g. "mse+1*sinco"
+  sinco_g  reference: always g(x), labels or not
 The reference and the normalisation statistics are cached per target tensor, so each training
 step runs g once, on the reconstruction only.
 
@@ -21,13 +25,16 @@ lambda = 0 returns the fidelity loss object itself (the term is skipped, not mul
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import torch
 from torch import nn
 
 from ..errors import ConfigError
-from ..losses import Loss, parse_loss, register
-from .train_unet import soft_dice
+from ..losses import Loss, parse_loss
+from .dice import soft_dice
 from .unet import segment_logits, shipped_unet
 
 
@@ -133,32 +140,17 @@ def sinco_loss(fidelity: str | Loss = "mse", lam: float = 1.0, *,
                      f"{fname}+{lam:g}{unit}*sinco[{ref}]", per_pixel)
 
 
-class _RegistryTerm:
-    """The registry's `sinco`: reference g(x), shipped U-Net, one cache per target."""
+class RegistryTerm:
+    """A registry term: 1 - Dice(g(pred), s) with the shipped U-Net, one cache per target.
+    With `use_labels`, `bind(context)` takes s from the context's `labels` when present."""
 
-    def __init__(self) -> None:
-        self.term = SincoTerm()
+    def __init__(self, use_labels: bool, mask: np.ndarray | None = None) -> None:
+        self.use_labels = use_labels
+        self.term = SincoTerm(mask=mask)
+
+    def bind(self, context: Mapping[str, Any]) -> RegistryTerm:
+        labels = context.get("labels") if self.use_labels else None
+        return RegistryTerm(self.use_labels, None if labels is None else np.asarray(labels))
 
     def __call__(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return self.term(pred, target)
-
-
-register("sinco", _RegistryTerm())
-
-
-def loss_with_mask(spec: str, mask: np.ndarray | torch.Tensor) -> Loss:
-    """A registry expression with a `sinco` term ("mse+1*sinco"), the term using `mask` as its
-    reference instead of g(x). ConfigError when the expression has no sinco term."""
-    parsed = parse_loss(spec)
-    lam = sum(w for w, n in parsed.terms if n == "sinco")
-    rest = [(w, n) for w, n in parsed.terms if n != "sinco"]
-    if len(rest) == len(parsed.terms):
-        raise ConfigError(f"--mask needs a sinco term in the loss (e.g. 'mse+1*sinco'), "
-                          f"got {spec!r}")
-    fidelity = "+".join(f"{w!r}*{n}" for w, n in rest) if rest else None
-    if fidelity is None:
-        raise ConfigError("the sinco term needs a fidelity term too (e.g. 'mse+1*sinco')")
-    out = sinco_loss(fidelity, lam, mask=mask)
-    if isinstance(out, SincoLoss):
-        out.__name__ = f"{str(parse_loss(fidelity))}+{lam:g}*sinco[mask]"
-    return out

@@ -19,16 +19,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..metrics import dice
 from .datasets import Case, load_case
+from .dice import dice, soft_dice
 from .unet import UNet, freeze, normalise, save_weights
-
-
-def soft_dice(prob: torch.Tensor, ref: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
-    """Per-sample soft Dice of probabilities and a (soft or hard) reference, [N,1,H,W] -> [N]."""
-    dims = tuple(range(1, prob.ndim))
-    inter = (prob * ref).sum(dims)
-    return (2 * inter + eps) / (prob.sum(dims) + ref.sum(dims) + eps)
 
 
 def case_tensors(case: Case, slices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,7 +13,7 @@ Input normalisation, the same function for the original x and a reconstruction x
 
 over all pixels of the [0, 1] image tensor (`ref=` can supply another slice's statistics). It is
 invariant to any affine intensity mapping of the slice (so the 16-bit stretch of
-medical/nifti.py, a shift, or a PNG of the shifted values all give the same network input).
+io/nifti.py, a shift, or a PNG of the shifted values all give the same network input).
 """
 
 from __future__ import annotations

@@ -1,53 +1,20 @@
-"""`inrcodec bench` and `inrcodec report` (typer commands; the main CLI mounts them)."""
+"""`inrcodec bench`, `report`, `export` and `import`: run a grid into a result store, report
+it, move it in and out of JSON."""
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
-import tomllib
 from pathlib import Path
-from typing import Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from ..bench.spec import BaselineRun, CodecRun, ImageSet, Spec, load_spec, validate
+from ..console import err, out
 from ..errors import ConfigError
-from .spec import BaselineRun, ImageSet, Spec, load_spec, validate
-
-console = Console(stderr=True)
-
-
-def _value(raw: str) -> Any:
-    """A TOML value (number, bool, [list], "string"), or the bare word as a string."""
-    try:
-        return tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return raw
-
-
-def parse_pairs(text: str, flag: str) -> dict[str, Any]:
-    """'layers=5 width=20' -> {'layers': 5, 'width': 20}."""
-    out: dict[str, Any] = {}
-    for item in text.split():
-        if "=" not in item:
-            raise ConfigError(f"{flag} expects key=value pairs, got {item!r}")
-        key, raw = item.split("=", 1)
-        out[key.strip().replace("-", "_")] = _value(raw.strip())
-    return out
-
-
-def _split(items: list[str] | None) -> list[str]:
-    return [p.strip() for item in items or [] for p in item.split(",") if p.strip()]
-
-
-def _ints(text: str | None, flag: str) -> list[int] | None:
-    if text is None:
-        return None
-    try:
-        return [int(p) for p in text.split(",") if p.strip()]
-    except ValueError:
-        raise ConfigError(f"{flag} expects comma-separated integers, got {text!r}") from None
+from .common import ints, names, parse_pairs
 
 
 def build_spec(spec_file: Path | None, preset: str | None, *, images: list[str] | None = None,
@@ -58,12 +25,12 @@ def build_spec(spec_file: Path | None, preset: str | None, *, images: list[str] 
                seeds: str | None = None, device: str | None = None, lpips: bool | None = None,
                name: str | None = None, kodak: str | None = None) -> Spec:
     """A spec file or preset (or nothing), then the flags override parts of it."""
-    from .presets import codec_run, preset_spec
+    from ..bench.presets import codec_run, preset_spec
 
     if spec_file is not None and preset is not None:
         raise ConfigError("give a SPEC file or --preset, not both")
     level = "quick" if preset == "quick" else "full"
-    codec_names = _split(codecs)
+    codec_names = names(codecs)
     if spec_file is not None:
         spec = load_spec(spec_file)
     elif preset is not None:
@@ -79,10 +46,8 @@ def build_spec(spec_file: Path | None, preset: str | None, *, images: list[str] 
         for item in codec_names:
             cname, _, cpreset = item.partition(":")
             if rates:
-                from .spec import CodecRun
-
                 run = CodecRun(cname, cpreset or "default",
-                               rates=[parse_pairs(r, "--rate") for r in rates])
+                               rates=[parse_pairs([r], "--rate") for r in rates])
             else:
                 run = codec_run(cname, level)
                 run.preset = cpreset or run.preset
@@ -91,36 +56,36 @@ def build_spec(spec_file: Path | None, preset: str | None, *, images: list[str] 
     elif rates:
         raise ConfigError("--rate needs --codec")
     if sets:
-        extra = parse_pairs(" ".join(sets), "--set")
+        extra = parse_pairs(sets, "--set")
         for run in spec.codecs:
             for r in run.rates:  # a --set of a rate knob fixes it at every rate point
                 for k in extra:
                     r.pop(k, None)
             run.settings.update(extra)
     if losses:
-        spec.losses = _split(losses)
+        spec.losses = names(losses)
         for run in spec.codecs:
             run.losses = None
     if baselines:
-        names = _split(baselines)
-        spec.baselines = [] if names == ["none"] else [BaselineRun(b) for b in names]
+        chosen = names(baselines)
+        spec.baselines = [] if chosen == ["none"] else [BaselineRun(b) for b in chosen]
     if qualities:
         for b in spec.baselines:
-            b.qualities = _ints(qualities, "--qualities")
+            b.qualities = ints(qualities, "--qualities")
     if images:
-        from .spec import PROTOCOLS
+        from ..bench.protocols import PROTOCOLS
 
         spec.images = [ImageSet(protocol=i) if i in PROTOCOLS else ImageSet(path=i)
                        for i in images]
     for s in spec.images:
         if crop:
-            s.crop = _ints(crop, "--crop")
+            s.crop = ints(crop, "--crop")
         if reduce:
             s.reduce = reduce
         if limit:
             s.limit = limit
     if seeds:
-        spec.seeds = _ints(seeds, "--seeds")
+        spec.seeds = ints(seeds, "--seeds")
     if device:
         spec.device = device
     if lpips is not None:
@@ -142,12 +107,13 @@ def bench(
     cpus_per_job: int = typer.Option(1, "--cpus-per-job", help="CPUs each Ray task reserves."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="Rerun failed jobs too."),
     images: list[str] | None = typer.Option(None, "--images", help="Folder, file or protocol "
-                                            "(kodak24, kodak6, kodak6-half); repeatable."),
+                                            "(kodak24, kodak6, kodak6-half, kodak24-half, "
+                                            "speed-s1); repeatable."),
     codec: list[str] | None = typer.Option(None, "--codec", "-c",
                                            help="NAME[:PRESET], repeatable or comma list."),
     loss: list[str] | None = typer.Option(None, "--loss", "-l", help="Losses (repeatable)."),
     baseline: list[str] | None = typer.Option(
-        None, "--baseline", "-b", help="jpeg/444 jpeg/420 webp avif jpegxl, or none."),
+        None, "--baseline", "-b", help="jpeg/444 jpeg/420 webp avif jpegxl jpeg2000, or none."),
     rate: list[str] | None = typer.Option(None, "--rate", help="One rate point, e.g. "
                                           "'lmbda=0.001' or 'layers=5 width=20'; repeatable."),
     set_: list[str] | None = typer.Option(None, "--set", help="Codec setting key=value for "
@@ -167,10 +133,10 @@ def bench(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Run a benchmark grid (resumable): encode, decode and measure every job."""
-    from .executors import make_executor
-    from .grid import expand
-    from .runner import run_grid
-    from .store import Store
+    from ..bench.executors import make_executor
+    from ..bench.grid import expand
+    from ..bench.runner import run_grid
+    from ..bench.store import Store
 
     spec = build_spec(spec_file, preset, images=images, codecs=codec, losses=loss,
                       baselines=baseline, rates=rate, sets=set_, qualities=qualities,
@@ -187,9 +153,9 @@ def bench(
     command = " ".join(shlex.quote(a) for a in [Path(sys.argv[0]).name, *sys.argv[1:]])
     with Store(db) as store:
         summary = run_grid(jobs, store, ex, retry_failed=retry_failed, command=command,
-                           spec=spec.to_dict(), console=console, progress=not quiet)
+                           spec=spec.to_dict(), console=err, progress=not quiet)
     if summary.failed:
-        console.print(f"[yellow]{summary.failed} job(s) failed[/yellow]; see the errors "
+        err.print(f"[yellow]{summary.failed} job(s) failed[/yellow]; see the errors "
                       f"above, `inrcodec report {db}`, or rerun with --retry-failed")
         raise typer.Exit(1)
 
@@ -212,32 +178,54 @@ def _print_plan(jobs: list, db: Path) -> None:
     for curve, js in curves.items():
         table.add_row(curve, str(len({j.image.name for j in js})),
                       str(len({j.rate for j in js})), str(len(js)))
-    Console().print(table)
+    out.print(table)
 
 
 def report(
-    db: Path = typer.Argument(..., help="Results database written by `inrcodec bench`."),
-    out: Path = typer.Option(..., "-o", "--output", help="Report folder (created)."),
+    db: Path = typer.Argument(..., help="Results database written by `inrcodec bench`, or "
+                              "its JSON export."),
+    output: Path = typer.Option(..., "-o", "--output", help="Report folder (created)."),
     crop_image: str | None = typer.Option(None, "--crop-image", help="Image for the visual "
                                           "crops (default: the first one)."),
     crop_size: int = typer.Option(128, "--crop-size", help="Side of the visual crops."),
 ) -> None:
     """Write a static HTML report (figures, BD tables, crops, timings, CSV) from DB."""
-    from .report import write_report
+    from ..bench.report import write_report
 
-    index = write_report(db, out, crop_image=crop_image, crop_size=crop_size)
-    console.print(f"wrote {index}")
-
-
-def make_app() -> typer.Typer:
-    """A standalone app (python -m inrcodec.bench.cli) with the lead's error handling."""
-    from ..cli import handle_errors
-
-    app = typer.Typer(add_completion=False, no_args_is_help=True)
-    app.command("bench")(handle_errors(bench))
-    app.command("report")(handle_errors(report))
-    return app
+    index = write_report(db, output, crop_image=crop_image, crop_size=crop_size)
+    err.print(f"wrote {index}")
 
 
-if __name__ == "__main__":
-    make_app()()
+def export(
+    db: Path = typer.Argument(..., help="Results database."),
+    output: Path = typer.Option(..., "-o", "--output", help="JSON file (every run and row; "
+                                "the form results are committed in)."),
+) -> None:
+    """Write a results database as one JSON file (artifacts stay beside the database)."""
+    from ..bench.store import Store
+    from ..io import write_bytes
+
+    with Store.open(db) as store:
+        data = store.export()
+    write_bytes(output, (json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
+                .encode())
+    err.print(f"wrote {output}: {len(data['results'])} rows, {len(data['runs'])} runs")
+
+
+def import_cmd(
+    source: Path = typer.Argument(..., help="JSON export (`inrcodec export`)."),
+    db: Path = typer.Option(..., "--db", help="Results database to add the rows to (created "
+                            "if missing); `inrcodec bench --db` then resumes from it."),
+) -> None:
+    """Load an exported study into a database (rows already there are kept)."""
+    from ..bench.store import Store
+
+    if not source.is_file():
+        raise ConfigError(f"{source}: no such export")
+    try:
+        data = json.loads(source.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{source}: not a results export ({exc})") from None
+    with Store(db) as store:
+        added = store.import_rows(data)
+    err.print(f"{db}: {added} rows added from {source}")

@@ -17,6 +17,7 @@ slice where it was in the source volume (affine @ translation by k along the sli
 
 from __future__ import annotations
 
+import gzip
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -26,6 +27,7 @@ import torch
 
 from ..errors import InputError
 from ..image import Image
+from .files import atomic_write
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 CODE_MAX = 65535
@@ -36,19 +38,28 @@ def is_nifti(path: str | os.PathLike) -> bool:
     return name.endswith(NIFTI_SUFFIXES)
 
 
-def load_volume(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray, np.dtype]:
-    """-> (3-D array in its stored dtype, 4x4 affine, dtype). InputError on anything odd."""
+def load_volume(path: str | os.PathLike, data: bytes | None = None
+                ) -> tuple[np.ndarray, np.ndarray, np.dtype]:
+    """-> (3-D array in its stored dtype, 4x4 affine, dtype). InputError on anything odd.
+
+    `data`: the file's bytes, when they are already in memory (a benchmark worker gets them
+    from the driver); `path` then only names the file and picks gzip from its suffix."""
     import nibabel as nib
 
     p = Path(path)
-    if not p.exists():
-        raise InputError(f"{p}: no such file")
-    if p.is_dir():
-        raise InputError(f"{p}: is a directory, not a NIfTI volume")
     if not is_nifti(p):
         raise InputError(f"{p}: not a NIfTI file (expected .nii or .nii.gz)")
+    if data is None:
+        if not p.exists():
+            raise InputError(f"{p}: no such file")
+        if p.is_dir():
+            raise InputError(f"{p}: is a directory, not a NIfTI volume")
     try:
-        img = nib.load(str(p))
+        if data is None:
+            img = nib.load(str(p))
+        else:
+            raw = gzip.decompress(data) if str(p).lower().endswith(".gz") else data
+            img = nib.Nifti1Image.from_bytes(raw)
         dtype = np.dtype(img.get_data_dtype())
         arr = np.asarray(img.dataobj)
     except Exception as exc:  # nibabel raises many types for damaged files
@@ -85,16 +96,42 @@ def slice_image(arr2d: np.ndarray, *, affine: np.ndarray | None = None,
     return Image(data, 16, "L", vmin, scale, meta)
 
 
-def read_slice(path: str | os.PathLike, index: int | None) -> Image:
-    """Axial slice `index` of a NIfTI volume as an Image (see the module docstring)."""
-    arr, affine, dtype = load_volume(path)
+def _slice_index(path: str | os.PathLike, arr: np.ndarray, index: int | None) -> int:
     n = arr.shape[2]
     if index is None:
         raise InputError(f"{path}: a NIfTI volume needs a slice index (--slice 0..{n - 1})")
     if not 0 <= int(index) < n:
         raise InputError(f"{path}: slice {index} out of range (volume has {n} slices, 0..{n - 1})")
-    return slice_image(arr[:, :, int(index)], affine=affine, dtype=dtype, index=int(index),
-                       shape=arr.shape, source=str(path))
+    return int(index)
+
+
+def read_slice(path: str | os.PathLike, index: int | None, data: bytes | None = None) -> Image:
+    """Axial slice `index` of a NIfTI volume as an Image (see the module docstring)."""
+    arr, affine, dtype = load_volume(path, data)
+    k = _slice_index(path, arr, index)
+    return slice_image(arr[:, :, k], affine=affine, dtype=dtype, index=k, shape=arr.shape,
+                       source=str(path))
+
+
+def read_labels(path: str | os.PathLike, index: int | None, data: bytes | None = None,
+                shape: tuple[int, int] | None = None) -> np.ndarray:
+    """[H, W] bool mask (label > 0) of axial slice `index` of a label volume; `shape`, when
+    given, must match (the image the labels belong to)."""
+    arr, _, _ = load_volume(path, data)
+    k = _slice_index(path, arr, 0 if index is None else index)
+    mask = arr[:, :, k] > 0
+    if shape is not None and mask.shape != tuple(shape):
+        raise InputError(f"{path}: label slice shape {mask.shape} differs from the image "
+                         f"{tuple(shape)}")
+    return mask
+
+
+def largest_label_slices(path: str | os.PathLike, n: int) -> list[int]:
+    """The n axial slices with the largest labelled area (label > 0), in slice order."""
+    arr, _, _ = load_volume(path)
+    area = (arr > 0).sum(axis=(0, 1))
+    order = np.argsort(-area, kind="stable")[:n]
+    return sorted(int(k) for k in order if area[k] > 0)
 
 
 def values_of(image: Image) -> np.ndarray:
@@ -117,8 +154,6 @@ def slice_affine(affine: np.ndarray, index: int, axis: int = 2) -> np.ndarray:
 def write_nifti(image: Image, path: str | os.PathLike) -> None:
     """Write a gray Image as a one-slice 3-D NIfTI [H, W, 1] (original affine and dtype)."""
     import nibabel as nib
-
-    from ..io import atomic_write
 
     if image.channels != 1:
         raise InputError(f"{path}: NIfTI output needs a single-channel image")

@@ -1,35 +1,27 @@
-"""Reading and writing images: 8-bit gray/RGB/RGBA PNG and JPEG, 16-bit PNG.
-
-Writes are atomic (temporary file in the same folder, then rename) so that a failure never
-leaves a partial output file behind.
-"""
+"""Image files through Pillow: 8-bit gray/RGB/RGBA PNG and JPEG, 16-bit PNG and TIFF; NIfTI
+volumes are handed to `nifti`."""
 
 from __future__ import annotations
 
 import os
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image as PILImage
 from PIL import UnidentifiedImageError
 
-from .errors import InputError
-from .image import Image, from_codes
-
-# Refuse absurd inputs before decoding them (PIL's own bomb check is a warning up to 2x this).
-MAX_PIXELS = 1 << 28
+from ..errors import InputError
+from ..image import MAX_PIXELS, Image, from_codes
+from .files import atomic_write
+from .nifti import is_nifti, read_slice, shifted_codes, write_nifti
 
 
 def read_image(path: str | os.PathLike, slice: int | None = None) -> Image:
     """Read a PNG/JPEG (or any format Pillow reads) as an `Image` keeping mode and bit depth.
 
-    A NIfTI volume (.nii, .nii.gz) needs `slice`, the axial slice index (medical/nifti.py).
+    A NIfTI volume (.nii, .nii.gz) needs `slice`, the axial slice index (see `nifti`).
     """
     p = Path(path)
-    from .medical.nifti import is_nifti, read_slice
-
     if is_nifti(p):
         return read_slice(p, slice)
     if slice is not None:
@@ -74,6 +66,25 @@ def pil_to_image(im: PILImage.Image, source: str = "") -> Image:
     return Image(from_codes(arr, 8), 8, im.mode, meta={"source": source})
 
 
+def png_codes(image: Image) -> np.ndarray:
+    """[H, W, C] integers as a PNG of the image holds them: the codes, or for a NIfTI slice its
+    source values minus the slice minimum (original units, uint16)."""
+    if "nifti" in image.meta:
+        return shifted_codes(image)[:, :, None]
+    return image.to_codes()
+
+
+def from_png_codes(codes: np.ndarray, like: Image) -> Image:
+    """Inverse of `png_codes`: integers in the file's units -> an Image shaped like `like`."""
+    a = np.asarray(codes)
+    if a.ndim == 2:
+        a = a[:, :, None]
+    if "nifti" in like.meta:
+        a = np.clip(np.round(a.astype(np.float64) / like.scale), 0, like.max_code)
+    dtype = np.uint8 if like.bit_depth == 8 else np.uint16
+    return like.with_data(from_codes(a.astype(dtype), like.bit_depth))
+
+
 def image_to_pil(image: Image) -> PILImage.Image:
     codes = image.to_codes()
     if image.bit_depth == 16:
@@ -85,49 +96,11 @@ def image_to_pil(image: Image) -> PILImage.Image:
     return PILImage.fromarray(codes)  # RGB or RGBA from the channel count
 
 
-def check_output_path(path: str | os.PathLike) -> Path:
-    """Fail early (before any training) if `path` cannot be written."""
-    p = Path(path)
-    if p.is_dir():
-        raise InputError(f"{p}: is a directory")
-    parent = p.parent if str(p.parent) else Path(".")
-    if not parent.is_dir():
-        raise InputError(f"{parent}: output folder does not exist")
-    if not os.access(parent, os.W_OK):
-        raise InputError(f"{parent}: output folder is not writable")
-    return p
-
-
-def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
-    """Call write(tmp_path) and rename onto `path`; the temp file is removed on any failure."""
-    p = check_output_path(path)
-    parent = p.parent if str(p.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, p)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    def _w(tmp: str) -> None:
-        with open(tmp, "wb") as f:
-            f.write(data)
-
-    atomic_write(path, _w)
-
-
 def write_image(image: Image, path: str | os.PathLike) -> None:
     """Write PNG (any mode/bit depth), JPEG (8-bit L/RGB) or NIfTI by extension, atomically.
 
     A NIfTI-sourced slice written as PNG holds 16-bit source values minus the slice minimum.
     """
-    from .medical.nifti import is_nifti, shifted_codes, write_nifti
-
     p = Path(path)
     if is_nifti(p):
         write_nifti(image, p)

@@ -1,119 +1,29 @@
-"""The `inrcodec` command line (typer + rich).
+"""The `inrcodec` command line (typer + rich): encode, decode, eval, info, codecs, demo, and the
+bench and medical command groups.
 
 Every user-facing failure is an InrCodecError: it is printed as one line and exits with code 2.
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import math
 import sys
-from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 
-from .errors import ConfigError, InrCodecError
+from ..console import err, out
+from ..errors import ConfigError, InputError
+from . import bench as bench_cli
+from . import medical as medical_cli
+from .common import TrainingProgress, fmt, handle_errors, parse_pairs
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
                   help="Image compression with implicit neural representations.")
-console = Console(stderr=True)
-out = Console()
-
-
-def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn typed errors into a one-line message and exit code 2 (Ctrl-C into 130)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except InrCodecError as exc:
-            console.print(f"[red]error:[/red] {exc}", highlight=False)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            console.print("[yellow]interrupted[/yellow]")
-            raise typer.Exit(130) from None
-
-    return wrapper
-
-
-def parse_sets(items: list[str] | None) -> dict[str, Any]:
-    """--set key=value (repeatable): ints, floats, booleans and comma lists are recognised."""
-    settings: dict[str, Any] = {}
-    for item in items or []:
-        if "=" not in item:
-            raise ConfigError(f"--set expects key=value, got {item!r}")
-        key, raw = item.split("=", 1)
-        settings[key.strip().replace("-", "_")] = _parse_value(raw.strip())
-    return settings
-
-
-def _parse_value(raw: str) -> Any:
-    if raw.lower() in ("true", "false"):
-        return raw.lower() == "true"
-    if "," in raw:
-        return tuple(_parse_value(p) for p in raw.split(",") if p)
-    for cast in (int, float):
-        try:
-            return cast(raw)
-        except ValueError:
-            pass
-    return raw
-
-
-class TrainingProgress:
-    """A rich progress bar fed by the codecs' Progress events (one task per phase)."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-        self.bar = Progress(
-            TextColumn("[bold]{task.description:<6}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.3g}"), TextColumn("PSNR {task.fields[psnr]}"),
-            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
-            TimeRemainingColumn(), console=console, disable=not enabled)
-        self.tasks: dict[str, int] = {}
-
-    def __enter__(self) -> TrainingProgress:
-        self.bar.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.__exit__(*exc)
-
-    def __call__(self, p: Any) -> None:
-        if not self.enabled:
-            return
-        if p.phase not in self.tasks:
-            self.tasks[p.phase] = self.bar.add_task(p.phase, total=p.total, loss=0.0, psnr="-",
-                                                    rate="")
-        task_id = self.tasks[p.phase]
-        task = self.bar.tasks[task_id]
-        speed = task.speed
-        psnr = f"{p.psnr:.2f} dB" if p.psnr is not None and math.isfinite(p.psnr) else "-"
-        self.bar.update(task_id, completed=p.step, loss=p.loss, psnr=psnr,
-                        rate=f"{speed:.1f} it/s" if speed else "")
-
-
-def _fmt(value: float | None, unit: str = "", digits: int = 3) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float) and math.isinf(value):
-        return "inf"
-    return f"{value:.{digits}f}{unit}"
 
 
 def print_summary(result: Any, path: str | None) -> None:
@@ -124,9 +34,9 @@ def print_summary(result: Any, path: str | None) -> None:
         ("codec", f"{result.codec} (preset {result.preset}), loss {result.loss}, "
                   f"seed {result.seed}, {result.device}"),
         ("bpp", f"{result.bpp:.4f} (payload {result.payload_bpp:.4f})"),
-        ("PSNR", _fmt(m.get("psnr"), " dB", 2)),
-        ("MS-SSIM", f"{_fmt(m.get('msssim'), '', 4)} ({_fmt(m.get('msssim_db'), ' dB', 2)})"),
-        ("LPIPS", _fmt(m.get("lpips"), "", 4)),
+        ("PSNR", fmt(m.get("psnr"), " dB", 2)),
+        ("MS-SSIM", f"{fmt(m.get('msssim'), '', 4)} ({fmt(m.get('msssim_db'), ' dB', 2)})"),
+        ("LPIPS", fmt(m.get("lpips"), "", 4)),
         ("time", f"{result.encode_seconds:.1f} s"),
     ]
     for k, v in rows:
@@ -140,8 +50,9 @@ def encode(
     input: Path = typer.Argument(..., help="Image to compress (PNG, JPEG, 16-bit PNG, NIfTI)."),
     output: Path = typer.Option(..., "-o", "--output", help="Output .inr file."),
     slice_: int | None = typer.Option(None, "--slice", help="Axial slice of a NIfTI volume."),
-    mask: Path | None = typer.Option(None, "--mask", help="NIfTI labels (>0 = tumour): the "
-                                     "sinco term's reference instead of g(original)."),
+    mask: Path | None = typer.Option(None, "--mask", help="NIfTI labels (> 0) of the same "
+                                     "slice, for loss terms that use labels (the sinco term's "
+                                     "reference instead of g(original))."),
     codec: str = typer.Option("siren", "--codec", "-c", help="Codec name (see `inrcodec codecs`)."),
     loss: str = typer.Option("mse", "--loss", "-l", help="Loss name or weighted sum."),
     preset: str = typer.Option("default", "--preset", "-p", help="Codec preset."),
@@ -157,21 +68,18 @@ def encode(
     no_lpips: bool = typer.Option(False, "--no-lpips", help="Skip LPIPS in the summary."),
 ) -> None:
     """Overfit a network to IMAGE and write it as a .inr file."""
-    from . import api
-    from .io import check_output_path, write_bytes
+    from .. import api
+    from ..io import check_output_path, write_bytes
 
     check_output_path(output)
-    settings = parse_sets(set_)
+    settings = parse_pairs(set_)
     for key, value in (("steps", steps), ("lr", lr), ("bits", bits), ("lmbda", lmbda)):
         if value is not None:
             settings[key] = value
     image = api.as_image(input, slice=slice_)
     loss_arg: Any = loss
     if mask is not None:
-        from .medical.cli import _mask_slice
-        from .medical.task_loss import loss_with_mask
-
-        loss_arg = loss_with_mask(loss, _mask_slice(mask, slice_, image))
+        loss_arg = _with_labels(loss, mask, slice_, image)
     with TrainingProgress(enabled=not quiet and not json_out) as bar:
         result = api.encode(image, codec=codec, loss=loss_arg, preset=preset, seed=seed,
                             device=device, progress=bar, lpips=not no_lpips, **settings)
@@ -191,17 +99,17 @@ def decode(
     device: str = typer.Option("auto", "--device"),
 ) -> None:
     """Decode a .inr file to an image (same mode and bit depth as the original)."""
-    from . import api
-    from .errors import InputError
-    from .io import check_output_path, write_image
+    from .. import api
+    from ..errors import InputError
+    from ..io import check_output_path, write_image
 
     if not input.is_file():
         raise InputError(f"{input}: no such file")
     check_output_path(output)
     image = api.decode(input.read_bytes(), device=device)
     write_image(image, output)
-    console.print(f"wrote {output} ({image.width}x{image.height} {image.mode}, "
-                  f"{image.bit_depth}-bit)")
+    err.print(f"wrote {output} ({image.width}x{image.height} {image.mode}, "
+              f"{image.bit_depth}-bit)")
 
 
 @app.command("eval")
@@ -213,7 +121,7 @@ def eval_cmd(
     no_lpips: bool = typer.Option(False, "--no-lpips"),
 ) -> None:
     """PSNR, SSIM, MS-SSIM (and dB) and LPIPS of DISTORTED against REFERENCE."""
-    from . import api
+    from .. import api
 
     dist = api.decode(distorted.read_bytes()) if distorted.suffix == ".inr" and \
         distorted.is_file() else api.as_image(distorted)
@@ -223,7 +131,7 @@ def eval_cmd(
                                    for k, v in metrics.items()}))
         return
     for k, v in metrics.items():
-        out.print(f"{k:10s} {_fmt(v, '', 4)}")
+        out.print(f"{k:10s} {fmt(v, '', 4)}")
 
 
 @app.command()
@@ -233,8 +141,8 @@ def info(
     json_out: bool = typer.Option(False, "--json"),
 ) -> None:
     """Show what a .inr file holds: codec, config, sizes, bpp."""
-    from . import api
-    from .errors import InputError
+    from .. import api
+    from ..errors import InputError
 
     if not input.is_file():
         raise InputError(f"{input}: no such file")
@@ -256,7 +164,7 @@ def codecs() -> None:
     """List codecs, their presets and settings."""
     import dataclasses
 
-    from .codecs.registry import CODECS
+    from ..codecs.registry import CODECS
 
     for name, cls in CODECS.items():
         fields = ", ".join(f"{f.name}={f.default!r}" if f.default is not dataclasses.MISSING
@@ -278,12 +186,12 @@ def demo(
     outdir: Path = typer.Option(Path("demo-out"), "--outdir", help="Where to write results."),
 ) -> None:
     """Encode and decode the sample image shipped in the package; print bpp and quality."""
-    from . import api
-    from .io import write_bytes, write_image
+    from .. import api
+    from ..io import write_bytes, write_image
 
     outdir.mkdir(parents=True, exist_ok=True)
     src = sample_path()
-    console.print(f"sample image: {src}")
+    err.print(f"sample image: {src}")
     settings = {"steps": steps} if steps else {}
     with TrainingProgress(enabled=True) as bar:
         result = api.encode(src, codec=codec, preset=preset, progress=bar, **settings)
@@ -297,18 +205,26 @@ def demo(
     out.print(f"decoded to {png}: PSNR {check['psnr']:.2f} dB from the file")
 
 
-from .bench.cli import bench as _bench  # noqa: E402
-from .bench.cli import report as _report  # noqa: E402
+def _with_labels(loss: str, mask: Path, slice_: int | None, image: Any) -> Any:
+    """The loss with its label-using terms bound to the mask's slice (ConfigError when no term
+    of the loss uses labels)."""
+    from ..io.nifti import is_nifti, read_labels
+    from ..losses import parse_loss
 
-app.command("bench")(handle_errors(_bench))
-app.command("report")(handle_errors(_report))
+    parsed = parse_loss(loss)
+    if not parsed.uses_context:
+        raise ConfigError(f"--mask is read by loss terms that use labels (e.g. 'mse+1*sinco'); "
+                          f"{loss!r} has none")
+    if not is_nifti(mask):
+        raise InputError(f"{mask}: the mask must be a NIfTI label volume")
+    labels = read_labels(mask, slice_, shape=(image.height, image.width))
+    return parsed.bind({"labels": labels})
 
-from .medical import cli as _med  # noqa: E402
 
-_med.medical.command("train-unet")(handle_errors(_med.train_unet_cmd))
-_med.medical.command("segment")(handle_errors(_med.segment_cmd))
-_med.medical.command("bench")(handle_errors(_med.bench_cmd))
-app.add_typer(_med.medical, name="medical")
+for _name, _fn in (("bench", bench_cli.bench), ("report", bench_cli.report),
+                   ("export", bench_cli.export), ("import", bench_cli.import_cmd)):
+    app.command(_name)(handle_errors(_fn))
+app.add_typer(medical_cli.app, name="medical")
 
 
 def main() -> None:

@@ -1,0 +1,5 @@
+"""`python -m inrcodec.cli`."""
+
+from .main import main
+
+main()
