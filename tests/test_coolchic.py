@@ -12,15 +12,17 @@ import torch
 
 import inrcodec
 from conftest import ROOT, crop
+from inrcodec.codecs.coolchic import CoolChicV1, CoolChicV2
 from inrcodec.codecs.coolchic.arm import laplace_bits
-from inrcodec.codecs.coolchic.codec import (
-    CoolChicModel,
-    CoolChicV1,
-    CoolChicV2,
+from inrcodec.codecs.coolchic.latents import proxy
+from inrcodec.codecs.coolchic.model import CoolChicModel
+from inrcodec.codecs.coolchic.train import (
+    Phase,
     clipped_step,
     make_optimizer,
+    rounded_objective,
+    train_phase,
 )
-from inrcodec.codecs.coolchic.latents import proxy
 from inrcodec.coding import container
 from inrcodec.errors import ConfigError, DecodeError
 from inrcodec.losses import LOSSES, parse_loss
@@ -64,16 +66,14 @@ def test_bit_exact_decode_with_other_thread_count(v2_file, tmp_path):
 
 @pytest.mark.parametrize(("bf16", "compiled"), [(False, False), (True, False), (False, True)])
 def test_short_fit_lowers_loss(small, bf16, compiled):
-    codec = CoolChicV2()  # compiled: torch.compile with the codec's inductor options
-    s = codec.make_settings("fast", lmbda=1e-3, bf16=bf16, compile=compiled)
+    # compiled: torch.compile with the codec's inductor options
+    s = CoolChicV2.make_settings("fast", lmbda=1e-3, bf16=bf16, compile=compiled)
     target = small.data.unsqueeze(0)
     model = CoolChicModel(s, small.height, small.width, small.channels)
     loss = parse_loss("mse")
-    with torch.no_grad():
-        before = float(codec._objective(model, loss, target, s.lmbda, "round")[0])
-    codec._train(model, loss, target, s, "fit", 60, s.lr, s.proxy, None, False)
-    with torch.no_grad():
-        after = float(codec._objective(model, loss, target, s.lmbda, "round")[0])
+    before = rounded_objective(model, loss, target, s)
+    train_phase(model, loss, target, s, Phase.fit(s, steps=60))
+    after = rounded_objective(model, loss, target, s)
     assert after < 0.5 * before
 
 
@@ -97,13 +97,12 @@ def test_every_registry_loss_trains(small, loss):
 def test_losses_of_the_study_reduce_distortion(small):
     target = small.data.unsqueeze(0)
     for name in ("l1ssim", "lcssim"):
-        codec = CoolChicV1()
-        s = codec.make_settings("fast", lmbda=1e-3)
+        s = CoolChicV1.make_settings("fast", lmbda=1e-3)
         model = CoolChicModel(s, small.height, small.width, small.channels)
         loss = parse_loss(name)
         with torch.no_grad():
             before = float(loss(model("round")[0], target))
-        codec._train(model, loss, target, s, "fit", 40, s.lr, s.proxy, None, False)
+        train_phase(model, loss, target, s, Phase.fit(s, steps=40))
         with torch.no_grad():
             assert float(loss(model("round")[0], target)) < before, name
 
@@ -247,3 +246,4 @@ def test_noise_proxy_prices_half_integer_latents_at_almost_nothing():
     noisy = laplace_bits(proxy(y, "noise"), mu, log_scale) / y.numel()
     rounded = laplace_bits(proxy(y, "round"), mu, log_scale) / y.numel()
     assert noisy < 0.1 and rounded > 0.9
+
