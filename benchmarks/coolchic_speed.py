@@ -28,12 +28,13 @@ import torch  # noqa: E402
 from common import KODAK, ROOT, machine_note, today  # noqa: E402
 
 import inrcodec  # noqa: E402
-from inrcodec.codecs.coolchic.codec import (  # noqa: E402
-    CoolChicModel,
-    CoolChicV2,
+from inrcodec.codecs.coolchic import CoolChicV2  # noqa: E402
+from inrcodec.codecs.coolchic.model import CoolChicModel  # noqa: E402
+from inrcodec.codecs.coolchic.train import (  # noqa: E402
     clipped_step,
     compile_objective,
     make_optimizer,
+    objective,
 )
 from inrcodec.io import read_image  # noqa: E402
 from inrcodec.losses import parse_loss  # noqa: E402
@@ -57,14 +58,13 @@ def time_steps(preset: str, threads: int, compiled: bool = False, bf16: bool = F
     opt = make_optimizer(model, s.lr, s.upsampling_lr_scale)  # the codec's optimiser
     loss = parse_loss("mse")
     temp, noise = torch.tensor(0.3), torch.tensor(s.noise[0])
-    codec = CoolChicV2()
 
-    def objective(temp: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+    def step_objective(temp: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         # the codec's own training objective (softround proxy, s.noise_type noise)
-        return codec._objective(model, loss, target, s.lmbda, "softround", temp, noise,
-                                s.noise_type, bf16)[0]
+        return objective(model, loss, target, s, "softround", temperature=temp, noise=noise,
+                         bf16=bf16)[0]
 
-    fn = compile_objective(objective) if compiled else objective
+    fn = compile_objective(step_objective) if compiled else step_objective
 
     def step() -> None:
         opt.zero_grad(set_to_none=True)

@@ -26,7 +26,9 @@ import torch  # noqa: E402
 from common import protocol_images  # noqa: E402
 
 from inrcodec.codecs.base import Progress  # noqa: E402
-from inrcodec.codecs.coolchic.codec import CoolChicModel, CoolChicV2  # noqa: E402
+from inrcodec.codecs.coolchic import CoolChicV2  # noqa: E402
+from inrcodec.codecs.coolchic.model import CoolChicModel  # noqa: E402
+from inrcodec.codecs.coolchic.train import Phase, train_phase  # noqa: E402
 from inrcodec.losses import parse_loss  # noqa: E402
 
 
@@ -36,8 +38,7 @@ def main() -> None:
     threads, every = int(extra.pop("threads", 1)), int(extra.pop("every", 200))
     torch.set_num_threads(threads)
     image = protocol_images(protocol, (name,))[name]
-    codec = CoolChicV2()
-    s = codec.make_settings("fast", lmbda=lmbda, steps=steps, **extra)
+    s = CoolChicV2.make_settings("fast", lmbda=lmbda, steps=steps, **extra)
     torch.manual_seed(0)
     target = image.data.unsqueeze(0)
     model = CoolChicModel(s, image.height, image.width, image.channels)
@@ -59,8 +60,7 @@ def main() -> None:
                                                 for y in lat],
                           "seconds": round(time.perf_counter() - t0)}), flush=True)
 
-    codec._train(model, parse_loss("mse"), target, s, "fit", s.steps, s.lr, s.proxy, report,
-                 False)
+    train_phase(model, parse_loss("mse"), target, s, Phase.fit(s), progress=report)
 
 
 if __name__ == "__main__":

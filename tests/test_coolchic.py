@@ -2,6 +2,7 @@
 every registry loss, corrupt payloads."""
 
 import hashlib
+import math
 import os
 import subprocess
 import sys
@@ -12,15 +13,18 @@ import torch
 
 import inrcodec
 from conftest import ROOT, crop
+from inrcodec.codecs.coolchic import CoolChicV1, CoolChicV2
 from inrcodec.codecs.coolchic.arm import laplace_bits
-from inrcodec.codecs.coolchic.codec import (
-    CoolChicModel,
-    CoolChicV1,
-    CoolChicV2,
+from inrcodec.codecs.coolchic.latents import proxy, softround
+from inrcodec.codecs.coolchic.model import CoolChicModel, module_tensors
+from inrcodec.codecs.coolchic.rdquant import quantize_model
+from inrcodec.codecs.coolchic.train import (
+    Phase,
     clipped_step,
     make_optimizer,
+    rounded_objective,
+    train_phase,
 )
-from inrcodec.codecs.coolchic.latents import proxy
 from inrcodec.coding import container
 from inrcodec.errors import ConfigError, DecodeError
 from inrcodec.losses import LOSSES, parse_loss
@@ -64,16 +68,14 @@ def test_bit_exact_decode_with_other_thread_count(v2_file, tmp_path):
 
 @pytest.mark.parametrize(("bf16", "compiled"), [(False, False), (True, False), (False, True)])
 def test_short_fit_lowers_loss(small, bf16, compiled):
-    codec = CoolChicV2()  # compiled: torch.compile with the codec's inductor options
-    s = codec.make_settings("fast", lmbda=1e-3, bf16=bf16, compile=compiled)
+    # compiled: torch.compile with the codec's inductor options
+    s = CoolChicV2.make_settings("fast", lmbda=1e-3, bf16=bf16, compile=compiled)
     target = small.data.unsqueeze(0)
     model = CoolChicModel(s, small.height, small.width, small.channels)
     loss = parse_loss("mse")
-    with torch.no_grad():
-        before = float(codec._objective(model, loss, target, s.lmbda, "round")[0])
-    codec._train(model, loss, target, s, "fit", 60, s.lr, s.proxy, None, False)
-    with torch.no_grad():
-        after = float(codec._objective(model, loss, target, s.lmbda, "round")[0])
+    before = rounded_objective(model, loss, target, s)
+    train_phase(model, loss, target, s, Phase.fit(s, steps=60))
+    after = rounded_objective(model, loss, target, s)
     assert after < 0.5 * before
 
 
@@ -97,13 +99,12 @@ def test_every_registry_loss_trains(small, loss):
 def test_losses_of_the_study_reduce_distortion(small):
     target = small.data.unsqueeze(0)
     for name in ("l1ssim", "lcssim"):
-        codec = CoolChicV1()
-        s = codec.make_settings("fast", lmbda=1e-3)
+        s = CoolChicV1.make_settings("fast", lmbda=1e-3)
         model = CoolChicModel(s, small.height, small.width, small.channels)
         loss = parse_loss(name)
         with torch.no_grad():
             before = float(loss(model("round")[0], target))
-        codec._train(model, loss, target, s, "fit", 40, s.lr, s.proxy, None, False)
+        train_phase(model, loss, target, s, Phase.fit(s, steps=40))
         with torch.no_grad():
             assert float(loss(model("round")[0], target)) < before, name
 
@@ -247,3 +248,62 @@ def test_noise_proxy_prices_half_integer_latents_at_almost_nothing():
     noisy = laplace_bits(proxy(y, "noise"), mu, log_scale) / y.numel()
     rounded = laplace_bits(proxy(y, "round"), mu, log_scale) / y.numel()
     assert noisy < 0.1 and rounded > 0.9
+
+
+@pytest.mark.parametrize("as_tensor", [False, True])
+def test_softround_interpolates_between_identity_and_rounding(as_tensor):
+    """softround(x, T): continuous and increasing, x itself at integers and half-integers,
+    round(x) as T -> 0 and x for large T (T as a float and as a 0-d tensor)."""
+    def sr(x, t):
+        return softround(x, torch.tensor(t, dtype=torch.float64) if as_tensor else t)
+
+    x = torch.linspace(-3, 3, 6001, dtype=torch.float64)
+    for t in (0.05, 0.3, 1.0):
+        y = sr(x, t)
+        assert bool((y.diff() > 0).all()), t
+        assert float((y - x).abs().max()) < 0.5
+    fixed = torch.arange(-6, 7, dtype=torch.float64) / 2  # integers and half-integers
+    for t in (0.05, 0.3, 1.0):
+        assert torch.allclose(sr(fixed, t), fixed, rtol=0, atol=1e-12)
+    n = torch.arange(-3, 4, dtype=torch.float64)  # no jump where floor(x) changes
+    for t in (0.1, 0.3):
+        assert torch.allclose(sr(n - 1e-9, t), sr(n + 1e-9, t), rtol=0, atol=1e-6)
+    off_half = x[((x - torch.floor(x)) - 0.5).abs() > 0.05]
+    assert torch.allclose(sr(off_half, 1e-3), torch.round(off_half), rtol=0, atol=1e-9)
+    assert torch.allclose(sr(x, 1e3), x, rtol=0, atol=1e-6)
+    mid = sr(torch.tensor([0.25], dtype=torch.float64), 0.3)
+    assert 0 < float(mid) < 0.25  # pulled towards the nearest integer
+
+
+def test_softround_and_ste_proxies():
+    torch.manual_seed(0)
+    y = 4 * torch.randn(1000)
+    for noise_type in ("gaussian", "uniform"):
+        out = proxy(y, "softround", 0.2, noise=0.0, noise_type=noise_type)
+        assert torch.equal(out, softround(softround(y, 0.2), 0.2))
+        noisy = proxy(y, "softround", 0.2, noise=0.5, noise_type=noise_type)
+        assert not torch.allclose(noisy, out, rtol=0, atol=1e-3)
+    y = y.requires_grad_()
+    out = proxy(y, "ste")
+    assert torch.equal(out, torch.round(y.detach()))
+    (out * torch.arange(1000.0)).sum().backward()
+    assert torch.equal(y.grad, torch.arange(1000.0))  # identity gradient
+
+
+def test_weight_quantisation_returns_its_choice():
+    torch.manual_seed(0)
+    s = CoolChicV2.make_settings("fast", quantize_search=False)
+    model = CoolChicModel(s, 16, 16, 3)
+    for p in model.parameters():
+        p.data.normal_(0, 0.1)
+    target = torch.rand(1, 3, 16, 16)
+    q = quantize_model(model, parse_loss("mse"), target, s)
+    assert q.steps == {"arm": (8, 8), "upsampling": (8, 8), "synthesis": (8, 8)}
+    for name in ("arm", "upsampling", "synthesis"):
+        for t in sum(module_tensors(model, name), []):  # left on the grid 2^-8
+            assert torch.equal(t * 256, torch.round(t * 256)), name
+    with torch.no_grad():
+        lat = model.rounded_latents()
+        assert q.latent_bits == pytest.approx(float(model.bits(lat)), rel=1e-6)
+        d = float(parse_loss("mse")(model.render(lat), target))
+    assert d + s.lmbda * q.latent_bits / 256 < q.cost < math.inf  # plus the weights' bits

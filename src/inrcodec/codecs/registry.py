@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..errors import ConfigError
 from .base import Codec
-from .coolchic.codec import CoolChicV1, CoolChicV2
+from .coolchic import CoolChicV1, CoolChicV2
 from .nif import NIFCodec
 from .pe_mlp import PEMLPCodec
 from .siren import SirenCodec

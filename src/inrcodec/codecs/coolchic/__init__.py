@@ -2,6 +2,12 @@
 
 Modules: `latents` (pyramid and quantisation proxies), `upsampling`, `synthesis` (layer-spec
 parser), `arm` (causal context and the float ARM used in training), `arm_int` (fixed-point ARM,
-probability tables, wavefront range coding: the only path that decides what a file holds) and
-`codec` (the two Codec classes, configurations of one implementation).
+probability tables, wavefront range coding: the only path that decides what a file holds),
+`model` (settings and the model), `train` (the training phases), `rdquant` (the networks'
+quantisation steps), `codec` (encode and decode) and `configs` (v1 and v2, two configurations
+of one codec).
 """
+
+from .configs import CoolChicV1, CoolChicV2
+
+__all__ = ["CoolChicV1", "CoolChicV2"]

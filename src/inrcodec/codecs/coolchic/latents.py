@@ -44,10 +44,6 @@ class Latents(nn.Module):
             return list(self.grids)
         return [g * self.gain for g in self.grids]
 
-    def coded_shapes(self) -> list[tuple[int, int]]:
-        """One (h, w) per coded 2-D grid: levels in order, channels within a level."""
-        return [s for c, s in zip(self.channels, self.shapes, strict=True) for _ in range(c)]
-
 
 def softround(x: torch.Tensor, t: float | torch.Tensor) -> torch.Tensor:
     m = torch.floor(x) + 0.5

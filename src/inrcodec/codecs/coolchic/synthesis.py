@@ -94,7 +94,7 @@ def replicate_pad(x: torch.Tensor, p: int) -> torch.Tensor:
 
 def _conv_taps(xp: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """Valid convolution of padded [1, C, H+k-1, W+k-1] as one small matmul per kernel tap:
-    the decoder's float64 path (torch has no fast float64 convolution on CPU; this is ~3x
+    the decoder's float64 path (torch has no fast float64 convolution on CPU; this is much
     faster there than its generic one)."""
     k = weight.shape[-1]
     h, w = xp.shape[-2] - k + 1, xp.shape[-1] - k + 1
@@ -132,8 +132,8 @@ class Synthesis(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """[1, C, H, W] -> [1, out, H, W]. Pixel-wise layers are W @ X on the [C, H*W] view
         (feature-major: much faster on CPU than X @ W.T on [H*W, C] for these narrow layers);
-        wider kernels are convolutions on a channels-last copy (2.3x faster than NCHW for 3
-        channels). Timings: benchmarks/results/coolchic_speed.md."""
+        wider kernels are convolutions on a channels-last copy (faster than NCHW for so few
+        channels)."""
         _, _, height, width = x.shape
         h = x
         for conv, layer in zip(self.convs, self.specs, strict=True):
@@ -154,8 +154,8 @@ class Synthesis(nn.Module):
     def forward_strips(self, x: torch.Tensor, rows: int = 32) -> torch.Tensor:
         """forward() in horizontal strips of `rows` rows, each with the halo its wider kernels
         need: the same values as forward() up to float64 rounding (every output row sees the
-        same inputs; BLAS may order a sum differently for another row length) and ~3x faster
-        for a large image, its intermediates staying in cache. Encoder and decoder both
+        same inputs; BLAS may order a sum differently for another row length) and faster for
+        a large image, its intermediates staying in cache. Encoder and decoder both
         render through this, so the decoded file equals the encoder's reconstruction."""
         halo = sum(layer.kernel // 2 for layer in self.specs)
         height = x.shape[-2]
