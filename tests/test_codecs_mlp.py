@@ -118,7 +118,7 @@ def test_coin_sizes_match_published_parameter_counts():
 
 
 def test_compile_is_automatic_only_for_long_runs():
-    from inrcodec.codecs.weight_inr import COMPILE_MIN_PIXEL_STEPS, wants_compile
+    from inrcodec.codecs.inr.base import COMPILE_MIN_PIXEL_STEPS, wants_compile
 
     assert not wants_compile(None, 32, 32, 300)
     assert wants_compile(None, 512, 768, COMPILE_MIN_PIXEL_STEPS // (512 * 768) + 1)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import inrcodec
-from inrcodec.codecs.nif import NIFCodec, patched, round_schedule
+from inrcodec.codecs.inr.nif import NIFCodec, patched, round_schedule
 from inrcodec.losses import parse_loss
 
 TINY = dict(hidden=(24, 12, 8), mod_hidden=(8,), freqs=6, steps=120, rounds=3, qat_steps=20,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from ..errors import ConfigError
 from .base import Codec
 from .coolchic.codec import CoolChicV1, CoolChicV2
-from .nif import NIFCodec
-from .pe_mlp import PEMLPCodec
-from .siren import SirenCodec
+from .inr.nif import NIFCodec
+from .inr.pe_mlp import PEMLPCodec
+from .inr.siren import SirenCodec
 
 CODECS: dict[str, type[Codec]] = {
     SirenCodec.name: SirenCodec,
