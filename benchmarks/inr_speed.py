@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import torch  # noqa: E402
 from common import ROOT, machine, protocol_images, save_rows, today  # noqa: E402
 
-from inrcodec.codecs.nif import patched  # noqa: E402
+from inrcodec.codecs.inr.base import training_render  # noqa: E402
+from inrcodec.codecs.inr.nif import patched  # noqa: E402
 from inrcodec.codecs.registry import get_codec  # noqa: E402
-from inrcodec.codecs.weight_inr import training_render  # noqa: E402
 from inrcodec.losses import parse_loss  # noqa: E402
 
 CASES = {  # name -> (codec, preset, loss)

@@ -92,7 +92,8 @@ def test_odd_sizes(h, w):
     img = Image(torch.rand(3, h, w, generator=g), 8, "RGB")
     r = inrcodec.encode(img, steps=10, **FAST["siren"])
     assert inrcodec.decode(r).data.shape == (3, h, w)
-    assert np.isfinite(r.metrics["lpips"]) if "lpips" in r.metrics else True
+    # LPIPS is computed (the image padded up to its network's minimum size) and finite
+    assert "lpips" in r.metrics and np.isfinite(r.metrics["lpips"]) and r.metrics["lpips"] >= 0
 
 
 def test_bad_settings_are_config_errors(small):
@@ -104,6 +105,50 @@ def test_bad_settings_are_config_errors(small):
         inrcodec.encode(small, codec="siren", preset="turbo")
     with pytest.raises(ConfigError, match="unknown loss"):
         inrcodec.encode(small, codec="siren", loss="l3")
+
+
+def test_defaults_are_resolved_before_a_pure_validation(small):
+    import dataclasses
+
+    from inrcodec.codecs.registry import get_codec
+
+    for name in ("siren", "pe-mlp"):
+        codec = get_codec(name)
+        assert codec.make_settings(steps=150).qat_steps == 15
+        assert codec.make_settings(steps=150, qat_steps=0).qat_steps == 0
+        raw = codec.settings_cls(steps=150)
+        assert raw.qat_steps is None
+        resolved = codec.resolve(raw)
+        assert resolved.qat_steps == 15 and raw.qat_steps is None  # a new object
+        before = dataclasses.asdict(resolved)
+        codec.validate(resolved)
+        assert dataclasses.asdict(resolved) == before
+        with pytest.raises(ConfigError):
+            codec.validate(raw)  # unresolved: refused, not silently filled in
+        decoded = codec.settings_from_config(codec.config_of(resolved))
+        assert codec.config_of(decoded) == codec.config_of(resolved)
+    r = inrcodec.encode(small, steps=50, metrics=False, **FAST["siren"])
+    assert r.settings["qat_steps"] == 5 and r.log["qat_steps"] == 5
+
+
+def test_fourier_features_layout_and_bases():
+    import math
+
+    from inrcodec.codecs.inr.fourier import fourier_features, pixel_grid
+
+    h, w, bands = 3, 5, 4
+    p = pixel_grid(h, w)
+    for base in (2.0, 1.4):
+        f = fourier_features(h, w, bands, base)
+        assert f.shape == (h * w, 2 + 4 * bands)
+        assert torch.equal(f[:, :2], p)
+        for i in range(2):  # y then x
+            for k in range(bands):
+                ang = p[:, i] * (base ** k * math.pi)
+                col = 2 + i * bands + k
+                assert torch.allclose(f[:, col], torch.sin(ang), atol=1e-6), (base, i, k)
+                assert torch.allclose(f[:, col + 2 * bands], torch.cos(ang), atol=1e-6)
+    assert fourier_features(h, w, bands, 2.0) is fourier_features(h, w, bands, 2.0)  # cached
 
 
 def test_coin_sizes_match_published_parameter_counts():
@@ -118,7 +163,7 @@ def test_coin_sizes_match_published_parameter_counts():
 
 
 def test_compile_is_automatic_only_for_long_runs():
-    from inrcodec.codecs.weight_inr import COMPILE_MIN_PIXEL_STEPS, wants_compile
+    from inrcodec.codecs.inr.base import COMPILE_MIN_PIXEL_STEPS, wants_compile
 
     assert not wants_compile(None, 32, 32, 300)
     assert wants_compile(None, 512, 768, COMPILE_MIN_PIXEL_STEPS // (512 * 768) + 1)

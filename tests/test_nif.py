@@ -1,10 +1,13 @@
 """NIF: real file round trips, presets ordered by rate, the modulator matters."""
 
+import copy
+import math
+
 import pytest
 import torch
 
 import inrcodec
-from inrcodec.codecs.nif import NIFCodec, patched, round_schedule
+from inrcodec.codecs.inr.nif import NIFCodec, patched, perturb, round_schedule
 from inrcodec.losses import parse_loss
 
 TINY = dict(hidden=(24, 12, 8), mod_hidden=(8,), freqs=6, steps=120, rounds=3, qat_steps=20,
@@ -52,8 +55,13 @@ def test_every_registry_loss_trains(small):
 
     tiny = dict(TINY, steps=20, rounds=1, qat_steps=0)
     for name in LOSSES:
-        r = inrcodec.encode(small, codec="nif", loss=name, metrics=False, **tiny)
-        assert len(r) > 0, name
+        seen = []
+        r = inrcodec.encode(small, codec="nif", loss=name, metrics=False, progress=seen.append,
+                            **tiny)
+        first = seen[0].loss  # measured before the first update
+        assert len(seen) == r.log["fit_steps"] == 20 and seen[0].step == 1, name
+        assert r.log["fit_loss"] == min(p.loss for p in seen), name
+        assert r.log["fit_loss"] < 0.9 * first, (name, first, r.log["fit_loss"])
 
 
 def test_patched_loss_and_schedule():
@@ -67,6 +75,92 @@ def test_patched_loss_and_schedule():
     f = round_schedule(100, 20, 1e-3, 6e-4)
     assert f(0) == pytest.approx(0.6) and f(19) == pytest.approx(1.0)
     assert f(99) == pytest.approx(0.6 + 0.4 * 0.01)
+
+
+def test_round_schedule_warms_up_then_decays_linearly_to_eta_min():
+    steps, warmup, lr, eta_min = 50, 10, 1e-3, 2e-4
+    f = round_schedule(steps, warmup, lr, eta_min)
+    lrs = [lr * f(t) for t in range(steps + 1)]
+    assert lrs[0] == pytest.approx(eta_min) and lrs[warmup - 1] == pytest.approx(lr)
+    rise = [b - a for a, b in zip(lrs[:warmup], lrs[1:warmup], strict=False)]
+    assert all(d == pytest.approx(rise[0]) and d > 0 for d in rise)  # linear warm-up
+    # after the warm-up: the straight line from lr at t=0 down to eta_min at t=steps
+    assert all(lrs[t] == pytest.approx(lr + (eta_min - lr) * t / steps)
+               for t in range(warmup, steps + 1))
+    assert lrs[steps] == pytest.approx(eta_min) and min(lrs) >= eta_min * (1 - 1e-12)
+
+
+def _net(hidden=(64, 48, 32), **kw):
+    codec = NIFCodec()
+    return codec, codec.build(codec.make_settings(hidden=hidden, mod_hidden=(32,), **kw), 3)
+
+
+def test_perturb_spares_the_head_and_biases_and_changes_the_asked_fraction():
+    _, net = _net()
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    amount, spread = 0.3, 0.5
+    perturb(net, amount, spread, torch.Generator().manual_seed(5))
+    after = net.state_dict()
+    assert torch.equal(after["head.weight"], before["head.weight"])
+    assert torch.equal(after["head.bias"], before["head.bias"])
+    assert all(torch.equal(after[k], before[k]) for k in before if k.endswith("bias"))
+    linears = [k for k in before if k.endswith("weight") and k != "head.weight"]
+    assert "modulator.tail.weight" in linears and "tail.weight" in linears
+    for k in linears:
+        delta = after[k] - before[k]
+        bound = spread * float(before[k].abs().mean()) / amount
+        assert float(delta.abs().max()) <= bound * (1 + 1e-5), k  # U(-s, s) / amount
+        n = delta.numel()
+        changed = float((delta != 0).float().mean())
+        tol = 5 * math.sqrt(amount * (1 - amount) / n)  # five binomial standard deviations
+        assert abs(changed - amount) <= tol, (k, n, changed)
+    big = [k for k in linears if before[k].numel() >= 1000]
+    assert big  # the fraction check above is tight on these
+
+
+def test_perturb_is_deterministic_for_a_seeded_generator():
+    _, a = _net()
+    _, b = _net()
+    b.load_state_dict(a.state_dict())
+    c = copy.deepcopy(a)
+    perturb(a, 0.2, 0.4, torch.Generator().manual_seed(11))
+    perturb(b, 0.2, 0.4, torch.Generator().manual_seed(11))
+    perturb(c, 0.2, 0.4, torch.Generator().manual_seed(12))
+    assert all(torch.equal(x, y) for x, y in zip(a.state_dict().values(),
+                                                  b.state_dict().values(), strict=True))
+    assert not torch.equal(a.tail.weight, c.tail.weight)
+
+
+def test_rounds_end_on_the_best_round_not_the_last(small, monkeypatch):
+    """A restart that wrecks the net makes the second round worse than the first: the phase
+    must end on the first round's best state, and report its loss."""
+    from inrcodec.codecs.inr import nif
+    from inrcodec.codecs.inr.base import training_render
+
+    codec = NIFCodec()
+    s = codec.make_settings(**dict(TINY, steps=40, rounds=2))
+    net = codec.build(s, 3)
+    loss = patched(parse_loss("mse"), s.patching)
+    kept = {}
+
+    def wreck(net, t, qat, generator):
+        kept.update({k: v.clone() for k, v in net.state_dict().items()})
+        with torch.no_grad():
+            net.tail.bias.fill_(10.0)  # far from any pixel value: round 2 cannot get back
+
+    monkeypatch.setattr(nif, "restart", wreck)
+    seen = []
+    target = small.data.unsqueeze(0)
+    log = codec.train_phase(net, training_render(net, 32, 32, False), target, parse_loss("mse"),
+                            s, False, seen.append, 0)
+    assert kept and log.steps == 40 and [p.step for p in seen] == list(range(1, 41))
+    round1, round2 = [p.loss for p in seen[:20]], [p.loss for p in seen[20:]]
+    assert min(round2) > 10 * max(round1)
+    assert log.best_loss == min(round1) and log.final_loss == round2[-1]
+    assert all(torch.equal(v, kept[k]) for k, v in net.state_dict().items())
+    with torch.no_grad():
+        again = float(loss(net.render(32, 32), target))
+    assert again == pytest.approx(log.best_loss, rel=1e-5)
 
 
 def test_corrupt_payload_fails_cleanly(small):

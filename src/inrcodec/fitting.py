@@ -1,4 +1,12 @@
-"""The shared overfitting loop: Adam(W), optional cosine decay, best-so-far, progress reports."""
+"""The shared overfitting loop: any optimiser, per-step schedule, best-so-far, progress reports.
+
+`train` is the one keep-best loop; `optimize` is its common case (Adam(W) on
+loss(render(), target)); `BestState` keeps a best state across several runs (restarts, rounds);
+`seeded` is how the codecs seed torch.
+
+The loss is measured before each update, so the state saved with a loss is the one that
+produced it.
+"""
 
 from __future__ import annotations
 
@@ -12,18 +20,167 @@ import torch
 from .codecs.base import Progress, ProgressFn
 from .losses import Loss
 
+State = dict[str, torch.Tensor]
+# step (0-based) -> (loss to minimise, prediction for the progress PSNR or None)
+Objective = Callable[[int], tuple[torch.Tensor, torch.Tensor | None]]
+# (step, optimiser) -> None: sets each parameter group's lr before the step's update
+Schedule = Callable[[int, torch.optim.Optimizer], None]
+OptimizerFactory = Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer]
+# (step, optimiser) -> stop?: called when `patience` scores went by without a new best
+PlateauFn = Callable[[int, torch.optim.Optimizer], bool]
+
 
 @dataclass
 class FitLog:
-    steps: int
-    best_loss: float
-    final_loss: float
+    steps: int  # optimiser steps run (fewer than asked when the loss stopped being finite)
+    best_loss: float  # lowest score seen (inf if none)
+    final_loss: float  # the last loss measured (not finite when the run diverged)
     seconds: float
+    best_state: State | None = None  # the state that scored best_loss, with return_best
+
+
+def seeded(seed: int, *, private: bool = False) -> torch.Generator:
+    """Seed torch's global generator (what initialisers draw from) and return it; with
+    `private`, a fresh CPU generator instead, leaving the global stream untouched."""
+    if private:
+        return torch.Generator().manual_seed(seed)
+    return torch.manual_seed(seed)
 
 
 def psnr_float(pred: torch.Tensor, target: torch.Tensor) -> float:
     mse = float((pred.detach().clamp(0, 1) - target).square().mean())
     return 99.0 if mse <= 1e-10 else -10.0 * math.log10(mse)
+
+
+class BestState:
+    """The lowest loss offered so far and a copy of the module's state that produced it."""
+
+    def __init__(self, module: torch.nn.Module, keep: bool = True) -> None:
+        self.module, self.keep = module, keep  # keep=False: track the loss, copy nothing
+        self.loss = math.inf
+        self.state: State | None = None
+
+    def snapshot(self) -> State:
+        return {k: v.detach().clone() for k, v in self.module.state_dict().items()}
+
+    def offer(self, loss: float, state: State | None = None) -> bool:
+        """Record `loss` if it beats the best (NaN never does); its state is `state`, or a
+        copy of the module's state now. Returns whether it was a new best."""
+        if not loss < self.loss:
+            return False
+        self.loss = loss
+        if self.keep:
+            self.state = self.snapshot() if state is None else state
+        return True
+
+    def restore(self) -> bool:
+        """Load the best state into the module (in place: optimisers keep their parameters);
+        False when there is none."""
+        if self.state is None:
+            return False
+        self.module.load_state_dict(self.state)
+        return True
+
+
+def lr_multiplier(factor: Callable[[int], float]) -> Schedule:
+    """A schedule setting each group's lr to its first lr times factor(step), as LambdaLR
+    does (same product, so the same floats)."""
+
+    def apply(step: int, opt: torch.optim.Optimizer) -> None:
+        f = factor(step)
+        for group in opt.param_groups:
+            group["lr"] = group.setdefault("initial_lr", group["lr"]) * f
+
+    return apply
+
+
+def train(
+    module: torch.nn.Module,
+    objective: Objective,
+    optimizer: torch.optim.Optimizer | OptimizerFactory,
+    steps: int,
+    *,
+    schedule: Schedule | None = None,
+    grad_clip: float = 0.0,
+    keep_best: bool = True,
+    window: int = 1,
+    patience: int = 0,
+    reload_best: bool = True,
+    on_plateau: PlateauFn | None = None,
+    return_best: bool = False,
+    phase: str = "fit",
+    progress: ProgressFn | None = None,
+    target: torch.Tensor | None = None,
+    offset: int = 0,
+    total: int | None = None,
+) -> FitLog:
+    """Run `steps` optimiser steps on objective(step) and keep the best state of `module`.
+
+    Each step: schedule(step, opt); zero the gradients; loss, pred = objective(step); stop if
+    the loss is not finite; score it; backward; clip the gradients' global L2 norm to
+    `grad_clip` (0: off); opt.step(); report Progress(phase, offset + step + 1, total or
+    steps, loss, PSNR of pred against `target`).
+
+    Scores: with window=1 every step's loss; with window=k the mean loss of each k
+    consecutive steps (one optimiser step per sub-batch, e.g. per sub-image), credited to
+    the state at the window's first step. With keep_best the module ends holding the best
+    scored state (also after a non-finite loss). With patience=n, after n scores without a
+    new best the best state is reloaded (reload_best) and on_plateau(step, opt) may change
+    the optimiser (lower its rates) or return True to stop.
+
+    `optimizer` is an optimiser over the module's parameters, or a factory called with the
+    trainable ones.
+    """
+    if window < 1:
+        raise ValueError("window must be >= 1")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        optimizer = optimizer([p for p in module.parameters() if p.requires_grad])
+    opt = optimizer
+    best = BestState(module, keep=keep_best or (patience > 0 and reload_best))
+    value, run, stale = math.inf, 0, 0
+    window_sum, window_state = 0.0, None
+    t0 = time.perf_counter()
+    for step in range(steps):
+        if schedule is not None:
+            schedule(step, opt)
+        opt.zero_grad(set_to_none=True)
+        loss, pred = objective(step)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            break  # diverged: keep the best state seen so far
+        scored, improved = (step + 1) % window == 0, False
+        if window > 1:
+            if step % window == 0:
+                window_sum = 0.0
+                window_state = best.snapshot() if best.keep else None
+            window_sum += value
+        if scored:  # before the update: the saved state is the one that produced the score
+            improved = best.offer(value if window == 1 else window_sum / window, window_state)
+        loss.backward()
+        if grad_clip > 0:
+            params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
+            torch.nn.utils.clip_grad_norm_(params, grad_clip, foreach=True)
+        opt.step()
+        run = step + 1
+        if progress is not None:
+            psnr = None if pred is None or target is None else psnr_float(pred, target)
+            progress(Progress(phase, offset + run, total or steps, value, psnr))
+        if scored and patience > 0:
+            stale = 0 if improved else stale + 1
+            if stale >= patience:
+                stale = 0
+                if reload_best:
+                    best.restore()
+                if on_plateau is not None and on_plateau(step, opt):
+                    break
+    if keep_best:
+        best.restore()
+    return FitLog(run, best.loss, value, time.perf_counter() - t0,
+                  best.state if return_best else None)
+
+
+OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
+    "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
 
 
 def optimize(
@@ -36,44 +193,24 @@ def optimize(
     *,
     optimizer: str = "adam",
     weight_decay: float = 0.0,
-    cosine: bool = False,
     lr_factor: Callable[[int], float] | None = None,
     phase: str = "fit",
     progress: ProgressFn | None = None,
     keep_best: bool = True,
+    return_best: bool = False,
+    offset: int = 0,
+    total: int | None = None,
 ) -> FitLog:
-    """Minimise loss(render(), target) over module's parameters for `steps` steps.
-
-    With keep_best the module ends holding the parameters that gave the lowest loss seen
-    (the loss is measured before each update, so the saved copy is the one that produced it).
-    """
+    """Minimise loss(render(), target) over module's trainable parameters with a fresh Adam or
+    AdamW, lr times lr_factor(step) at each step (warm-up, decay, ...); see `train`."""
     params = [p for p in module.parameters() if p.requires_grad]
-    opt_cls = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW}[optimizer]
-    opt = opt_cls(params, lr=lr, weight_decay=weight_decay)
-    if lr_factor is not None:  # multiplier of lr at each step (warm-up, decay, ...)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
-    elif cosine:
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1))
-    else:
-        sched = None
-    best, best_state, value = math.inf, None, math.inf
-    t0 = time.perf_counter()
-    for step in range(1, steps + 1):
-        opt.zero_grad(set_to_none=True)
+    opt = OPTIMIZERS[optimizer](params, lr=lr, weight_decay=weight_decay)
+
+    def objective(step: int) -> tuple[torch.Tensor, torch.Tensor]:
         pred = render()
-        value_t = loss(pred, target)
-        value = float(value_t.detach())
-        if not math.isfinite(value):
-            break  # diverged: keep the best parameters seen so far
-        if keep_best and value < best:
-            best = value
-            best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
-        value_t.backward()
-        opt.step()
-        if sched is not None:
-            sched.step()
-        if progress is not None:
-            progress(Progress(phase, step, steps, value, psnr_float(pred, target)))
-    if keep_best and best_state is not None:
-        module.load_state_dict(best_state)
-    return FitLog(steps, min(best, value), value, time.perf_counter() - t0)
+        return loss(pred, target), pred
+
+    return train(module, objective, opt, steps,
+                 schedule=None if lr_factor is None else lr_multiplier(lr_factor),
+                 keep_best=keep_best, return_best=return_best, phase=phase, progress=progress,
+                 target=target, offset=offset, total=total)

@@ -65,15 +65,26 @@ class Codec(ABC):
                                   f"(settings: {', '.join(sorted(names))})")
             values[key] = value
         try:
-            settings = cls.settings_cls(**values)
+            settings = cls.resolve(cls.settings_cls(**values))
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"{cls.name}: {exc}") from None
         cls.validate(settings)
         return settings
 
     @classmethod
+    def resolve(cls, settings: Any) -> Any:
+        """Settings with the defaults that depend on other settings filled in (e.g. a count
+        left None meaning "a tenth of steps"), as a new object (override per codec).
+
+        The one step that changes settings after they are built: `make_settings` and
+        `settings_from_config` call it before `validate`, which only checks.
+        """
+        return settings
+
+    @classmethod
     def validate(cls, settings: Any) -> None:
-        """Raise ConfigError for out-of-range values (override per codec)."""
+        """Raise ConfigError for out-of-range values; never changes `settings` (override
+        per codec)."""
         return None
 
     @classmethod
@@ -92,7 +103,7 @@ class Codec(ABC):
                 raise DecodeError(f"corrupt {cls.name} config: bad value for {key!r}")
             values[key] = tuple(value) if isinstance(default, tuple) else value
         try:
-            settings = dataclasses.replace(defaults, **values)
+            settings = cls.resolve(dataclasses.replace(defaults, **values))
             cls.validate(settings)
         except (ConfigError, TypeError, ValueError) as exc:
             raise DecodeError(f"corrupt {cls.name} config: {exc}") from None

@@ -5,9 +5,7 @@ from __future__ import annotations
 from ..errors import ConfigError
 from .base import Codec
 from .coolchic import CoolChicV1, CoolChicV2
-from .nif import NIFCodec
-from .pe_mlp import PEMLPCodec
-from .siren import SirenCodec
+from .inr import NIFCodec, PEMLPCodec, SirenCodec
 
 CODECS: dict[str, type[Codec]] = {
     SirenCodec.name: SirenCodec,
@@ -23,7 +21,3 @@ def get_codec(name: str) -> Codec:
         return CODECS[name]()
     except KeyError:
         raise ConfigError(f"unknown codec {name!r} (available: {', '.join(CODECS)})") from None
-
-
-def list_codecs() -> list[str]:
-    return list(CODECS)

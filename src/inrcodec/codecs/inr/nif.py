@@ -15,7 +15,6 @@ restarted and the weights perturbed between rounds; then quantisation-aware roun
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,21 +23,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError
-from ..fitting import FitLog, optimize
-from ..losses import Loss
-from .base import ProgressFn
-from .siren import check_common
-from .weight_inr import CoordinateNet, WeightINRCodec, pixel_grid
-
-
-@functools.lru_cache(maxsize=16)
-def geometric_encoding(height: int, width: int, freqs: int, base: float, device: torch.device,
-                       dtype: torch.dtype) -> torch.Tensor:
-    p = pixel_grid(height, width, device, dtype)
-    scales = (base ** torch.arange(freqs, device=device, dtype=dtype)) * math.pi
-    ang = (p[:, :, None] * scales).reshape(p.shape[0], -1)
-    return torch.cat([p, torch.sin(ang), torch.cos(ang)], dim=1)
+from ...errors import ConfigError
+from ...fitting import BestState, FitLog, optimize, seeded
+from ...losses import Loss
+from ..base import ProgressFn
+from .base import CoordinateNet, WeightINRCodec
+from .fourier import fourier_features
 
 
 def _init_uniform(layer: nn.Linear, bound: float) -> None:
@@ -91,8 +81,8 @@ class NIFNet(CoordinateNet):
 
     def point_inputs(self, height: int, width: int) -> tuple[torch.Tensor, ...]:
         p = next(self.parameters())
-        return (geometric_encoding(height, width, self.freqs, self.base, p.device, p.dtype),
-                geometric_encoding(height, width, self.mod_freqs, self.base, p.device, p.dtype))
+        return (fourier_features(height, width, self.freqs, self.base, p.device, p.dtype),
+                fourier_features(height, width, self.mod_freqs, self.base, p.device, p.dtype))
 
 
 @dataclass
@@ -164,6 +154,17 @@ def _lerp(a: float, b: float, t: float) -> float:
     return a + (b - a) * t
 
 
+def restart(net: NIFNet, t: float, qat: bool, generator: torch.Generator) -> None:
+    """The perturbation between rounds, t = rounds done / rounds, as the public NIF code
+    schedules it. Float rounds: the perturbed fraction moves from 0.125 to 0.7 along t^0.05
+    and the noise from 0.9 to 0.2 mean|w| along t^0.2 (steep: most of the way is covered by
+    the first restart). QAT rounds: 0.5 % of the weights, noise from 0 to 0.005 mean|w|."""
+    if qat:
+        perturb(net, 0.005, _lerp(0.0, 0.005, t), generator)
+    else:
+        perturb(net, _lerp(0.125, 0.7, t ** 0.05), _lerp(0.9, 0.2, t ** 0.2), generator)
+
+
 def patched(loss: Loss, patching: int) -> Loss:
     """Evaluate `loss` on the batch of sub-images (pixel_unshuffle), as NIF trains."""
     if patching <= 1:
@@ -198,7 +199,7 @@ class NIFCodec(WeightINRCodec):
 
     @classmethod
     def validate(cls, s: NIFSettings) -> None:
-        check_common(s)
+        super().validate(s)
         for name, widths in (("hidden", s.hidden), ("mod_hidden", s.mod_hidden)):
             if not (1 <= len(widths) <= 16 and all(isinstance(w, int) and 1 <= w <= 4096
                                                    for w in widths)):
@@ -216,40 +217,35 @@ class NIFCodec(WeightINRCodec):
 
     def train_phase(self, net: CoordinateNet, render: Callable[[], torch.Tensor],
                     target: torch.Tensor, loss: Loss, s: NIFSettings, qat: bool,
-                    progress: ProgressFn | None) -> FitLog:
+                    progress: ProgressFn | None, seed: int) -> FitLog:
+        """`rounds` rounds, each a fresh AdamW over its share of the steps with its own warm-up
+        and decay, keeping its best state; the net is perturbed between rounds and ends
+        holding the best state of all rounds."""
         total, rounds = (s.qat_steps, s.qat_rounds) if qat else (s.steps, s.rounds)
         lr, eta_min = (s.qat_lr, s.qat_eta_min) if qat else (s.lr, s.eta_min)
         warmup = 5 if qat else s.warmup
         phase = "qat" if qat else "fit"
-        gen = torch.Generator().manual_seed(int(torch.initial_seed()) % (1 << 31) + qat)
+        # perturbations draw from their own generator, so they leave the global stream alone;
+        # the QAT phase's differs from the fit's
+        gen = seeded(seed % (1 << 31) + qat, private=True)
         loss_fn = patched(loss, s.patching)
-        done, best, seconds, last = 0, math.inf, 0.0, math.inf
-        best_state = None
+        best = BestState(net)  # over rounds: each round's best, as the round left the net
+        planned, ran, seconds, last = 0, 0, 0.0, math.inf
         for r in range(rounds):
             n = total // rounds + (1 if r < total % rounds else 0)
             if n == 0:
                 continue
-
-            def report(p, offset=done):  # one bar over all rounds
-                if progress is not None:
-                    progress(type(p)(phase, offset + p.step, total, p.loss, p.psnr))
-
             log = optimize(net, render, target, loss_fn, n, lr, optimizer="adamw",
                            weight_decay=0.0 if qat else s.weight_decay,
                            lr_factor=round_schedule(n, min(warmup, n), lr, eta_min),
-                           phase=phase, progress=report)
-            done += n
+                           phase=phase, progress=progress, offset=planned, total=total,
+                           return_best=True)
+            planned += n  # one progress bar over all rounds
+            ran += log.steps
             seconds += log.seconds
             last = log.final_loss
-            if log.best_loss < best:
-                best = log.best_loss
-                best_state = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            best.offer(log.best_loss, log.best_state)
             if r < rounds - 1:
-                t = (r + 1) / rounds
-                if qat:
-                    perturb(net, 0.005, _lerp(0.0, 0.005, t), gen)
-                else:
-                    perturb(net, _lerp(0.125, 0.7, t ** 0.05), _lerp(0.9, 0.2, t ** 0.2), gen)
-        if best_state is not None:
-            net.load_state_dict(best_state)
-        return FitLog(done, best, last, seconds)
+                restart(net, (r + 1) / rounds, qat, gen)
+        best.restore()
+        return FitLog(ran, best.loss, last, seconds)

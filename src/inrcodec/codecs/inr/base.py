@@ -1,4 +1,5 @@
-"""Codecs whose whole bitstream is the weights of a coordinate network (COIN, PE-MLP, NIF).
+"""The weight-INR contract: codecs whose whole bitstream is the weights of a coordinate network
+(COIN, PE-MLP, NIF).
 
 Encode: overfit -> optional quantisation-aware fine-tuning (straight-through rounding of every
 weight tensor) -> per-tensor uniform quantisation -> entropy coding (coding.entropy). The
@@ -10,7 +11,7 @@ cannot flip the final rounding to integer codes in practice.
 
 from __future__ import annotations
 
-import functools
+import dataclasses
 import warnings
 from abc import abstractmethod
 from collections.abc import Callable
@@ -20,14 +21,14 @@ import numpy as np
 import torch
 from torch.func import functional_call
 
-from ..coding import entropy
-from ..coding.container import ImageInfo
-from ..coding.quantize import dequantize, fake_quantize, quantize, step_for
-from ..errors import DecodeError
-from ..fitting import FitLog, optimize
-from ..image import Image
-from ..losses import Loss
-from .base import Codec, EncodeOutput, ProgressFn
+from ...coding import entropy
+from ...coding.container import ImageInfo
+from ...coding.quantize import MAX_BITS, MIN_BITS, dequantize, fake_quantize, quantize, step_for
+from ...errors import ConfigError, DecodeError
+from ...fitting import FitLog, optimize, seeded
+from ...image import Image
+from ...losses import Loss
+from ..base import Codec, EncodeOutput, ProgressFn
 
 RENDER_CHUNK = 1 << 16  # pixels per forward pass at decode time (bounds memory)
 
@@ -57,15 +58,6 @@ class CoordinateNet(torch.nn.Module):
 
     def forward(self, height: int, width: int, chunk: int | None = None) -> torch.Tensor:
         return self.render(height, width, chunk)
-
-
-@functools.lru_cache(maxsize=8)
-def pixel_grid(height: int, width: int, device: torch.device | str = "cpu",
-               dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """[H*W, 2] (y, x) coordinates in [-1, 1], row-major (cached: training asks every step)."""
-    ys = torch.linspace(-1, 1, height, device=device, dtype=dtype)
-    xs = torch.linspace(-1, 1, width, device=device, dtype=dtype)
-    return torch.stack(torch.meshgrid(ys, xs, indexing="ij"), dim=-1).reshape(-1, 2)
 
 
 def render_points(fn: Callable[..., torch.Tensor], inputs: tuple[torch.Tensor, ...],
@@ -122,9 +114,43 @@ def training_render(net: CoordinateNet, height: int, width: int,
     return render
 
 
+def code_weights(net: torch.nn.Module, bits: int, log: dict[str, Any]) -> dict[str, bytes]:
+    """Per-tensor uniform quantisation, then entropy coding: sections "w" (the integers, by
+    whichever coder gave fewer bytes) and "s" (the float32 steps); sizes go to `log`."""
+    ints, steps = [], []
+    for p in net.parameters():
+        step = step_for(p, bits)
+        steps.append(step)
+        ints.append(quantize(p, step, bits))
+    coded = entropy.encode_ints_all(ints)  # both coders: keep the shorter, log both sizes
+    sections = {"w": min(coded.values(), key=len), "s": np.asarray(steps, dtype="<f4").tobytes()}
+    log["weight_coder"] = entropy.method_name(sections["w"])
+    log["weight_bytes"] = {k: len(v) for k, v in coded.items()}
+    log["num_params"] = int(sum(i.size for i in ints))
+    return sections
+
+
 class WeightINRCodec(Codec):
-    """Subclasses define `build(settings, channels)`; settings need steps, lr, bits, qat_steps,
-    qat_lr fields."""
+    """Subclasses define `build(settings, channels)`; settings need steps, lr, bits, qat_steps
+    (None: a tenth of steps) and qat_lr fields. Subclasses' `validate` call this one first."""
+
+    @classmethod
+    def resolve(cls, settings: Any) -> Any:
+        if settings.qat_steps is None:
+            return dataclasses.replace(settings, qat_steps=settings.steps // 10)
+        return settings
+
+    @classmethod
+    def validate(cls, s: Any) -> None:
+        """Range checks shared by every weight-INR codec's settings."""
+        if not MIN_BITS <= s.bits <= MAX_BITS:
+            raise ConfigError(f"bits must be in {MIN_BITS}..{MAX_BITS}")
+        if s.qat_steps is None:
+            raise ConfigError("qat_steps must be resolved before validation")
+        if s.steps < 0 or s.qat_steps < 0:
+            raise ConfigError("steps must be >= 0")
+        if not (s.lr > 0 and s.qat_lr > 0):
+            raise ConfigError("learning rates must be > 0")
 
     @abstractmethod
     def build(self, settings: Any, channels: int) -> CoordinateNet:
@@ -132,8 +158,9 @@ class WeightINRCodec(Codec):
 
     def train_phase(self, net: CoordinateNet, render: Callable[[], torch.Tensor],
                     target: torch.Tensor, loss: Loss, settings: Any, qat: bool,
-                    progress: ProgressFn | None) -> FitLog:
-        """One training phase (float fit, or QAT when `qat`); codecs override the recipe."""
+                    progress: ProgressFn | None, seed: int) -> FitLog:
+        """One training phase (float fit, or QAT when `qat`); codecs override the recipe.
+        `seed` is the encode's seed, for recipes that draw random numbers of their own."""
         if qat:
             return optimize(net, render, target, loss, settings.qat_steps, settings.qat_lr,
                             phase="qat", progress=progress)
@@ -142,13 +169,13 @@ class WeightINRCodec(Codec):
 
     def encode(self, image: Image, loss: Loss, settings: Any, *, device: torch.device,
                seed: int = 0, progress: ProgressFn | None = None) -> EncodeOutput:
-        torch.manual_seed(seed)
+        seeded(seed)  # the network's initial weights
         net = self.build(settings, image.channels).to(device)
         target = image.data.unsqueeze(0).to(device)
         h, w = image.height, image.width
         compile_ = wants_compile(getattr(settings, "compile", False), h, w, settings.steps)
         fit = self.train_phase(net, training_render(net, h, w, compile_), target, loss,
-                               settings, False, progress)
+                               settings, False, progress, seed)
         log = {"compiled": compile_, "fit_steps": fit.steps, "fit_loss": fit.best_loss,
                "fit_seconds": fit.seconds}
         if settings.qat_steps > 0:
@@ -156,19 +183,9 @@ class WeightINRCodec(Codec):
                 params = {n: fake_quantize(p, settings.bits) for n, p in net.named_parameters()}
                 return functional_call(net, params, (h, w))
 
-            qat = self.train_phase(net, render_q, target, loss, settings, True, progress)
+            qat = self.train_phase(net, render_q, target, loss, settings, True, progress, seed)
             log.update(qat_steps=qat.steps, qat_loss=qat.best_loss, qat_seconds=qat.seconds)
-        ints, steps = [], []
-        for p in net.parameters():
-            step = step_for(p, settings.bits)
-            steps.append(step)
-            ints.append(quantize(p, step, settings.bits))
-        coded = entropy.encode_ints_all(ints)  # both coders: keep the shorter, log both sizes
-        sections = {"w": min(coded.values(), key=len),
-                    "s": np.asarray(steps, dtype="<f4").tobytes()}
-        log["weight_coder"] = entropy.method_name(sections["w"])
-        log["weight_bytes"] = {k: len(v) for k, v in coded.items()}
-        log["num_params"] = int(sum(i.size for i in ints))
+        sections = code_weights(net, settings.bits, log)
         recon = self._render_quantized(settings, image.channels, sections, h, w, device)
         return EncodeOutput(sections, self.config_of(settings), recon, log)
 

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ..errors import ConfigError
-from .weight_inr import CoordinateNet, WeightINRCodec, pixel_grid
+from ...errors import ConfigError
+from .base import CoordinateNet, WeightINRCodec
+from .fourier import pixel_grid
 
 
 class SineLayer(nn.Module):
@@ -81,7 +82,7 @@ class SirenCodec(WeightINRCodec):
 
     @classmethod
     def validate(cls, s: SirenSettings) -> None:
-        check_common(s)
+        super().validate(s)
         if not (1 <= s.layers <= 64 and 1 <= s.width <= 4096):
             raise ConfigError("siren: layers must be 1..64 and width 1..4096")
         if not (0 < s.w0 <= 1000):
@@ -90,16 +91,3 @@ class SirenCodec(WeightINRCodec):
     def build(self, settings: SirenSettings, channels: int) -> Siren:
         return Siren(channels, settings.layers, settings.width, settings.w0, settings.w0)
 
-
-def check_common(s: object) -> None:
-    """Range checks shared by every weight-INR codec's settings."""
-    from ..coding.quantize import MAX_BITS, MIN_BITS
-
-    if not MIN_BITS <= s.bits <= MAX_BITS:
-        raise ConfigError(f"bits must be in {MIN_BITS}..{MAX_BITS}")
-    if s.qat_steps is None:
-        s.qat_steps = s.steps // 10
-    if s.steps < 0 or s.qat_steps < 0:
-        raise ConfigError("steps must be >= 0")
-    if not (s.lr > 0 and s.qat_lr > 0):
-        raise ConfigError("learning rates must be > 0")

@@ -7,25 +7,16 @@ residual input connections), and a linear output layer.
 
 from __future__ import annotations
 
-import functools
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from ..errors import ConfigError
-from .siren import check_common
-from .weight_inr import CoordinateNet, WeightINRCodec, pixel_grid
+from ...errors import ConfigError
+from .base import CoordinateNet, WeightINRCodec
+from .fourier import fourier_features
 
-
-@functools.lru_cache(maxsize=8)
-def encoded_grid(height: int, width: int, bands: int, device: torch.device,
-                 dtype: torch.dtype) -> torch.Tensor:
-    p = pixel_grid(height, width, device, dtype)
-    freqs = (2.0 ** torch.arange(bands, device=device, dtype=dtype)) * math.pi
-    ang = (p[:, :, None] * freqs).reshape(p.shape[0], -1)
-    return torch.cat([p, torch.sin(ang), torch.cos(ang)], dim=1)
+BASE = 2.0  # NeRF's octaves: frequencies 2^k pi
 
 
 class PEMLP(CoordinateNet):
@@ -50,7 +41,7 @@ class PEMLP(CoordinateNet):
 
     def point_inputs(self, height: int, width: int) -> tuple[torch.Tensor, ...]:
         p = next(self.parameters())
-        return (encoded_grid(height, width, self.bands, p.device, p.dtype),)
+        return (fourier_features(height, width, self.bands, BASE, p.device, p.dtype),)
 
 
 @dataclass
@@ -81,7 +72,7 @@ class PEMLPCodec(WeightINRCodec):
 
     @classmethod
     def validate(cls, s: PEMLPSettings) -> None:
-        check_common(s)
+        super().validate(s)
         if not (1 <= s.layers <= 64 and 1 <= s.width <= 4096 and 0 <= s.bands <= 20):
             raise ConfigError("pe-mlp: layers 1..64, width 1..4096, bands 0..20")
         if not all(isinstance(k, int) and 1 <= k < s.layers for k in s.skips):
