@@ -25,6 +25,7 @@ browser:
 
 test: $(STAMP) browser
 	$(BIN)/ruff check src tests benchmarks scripts
+	$(BIN)/lint-imports
 	$(BIN)/pytest -q
 
 .PHONY: install demo test browser

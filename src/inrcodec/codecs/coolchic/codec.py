@@ -42,15 +42,6 @@ from .train import fit
 _HEAD = struct.Struct("<6BI")  # (kw, kb) per module in MODULES order, CRC-32
 
 
-def join_synthesis_tuple(overrides: dict[str, Any]) -> dict[str, Any]:
-    """The CLI's --set splits "a,b,c" into a tuple; a synthesis spec is one comma-separated
-    string, so join it back. Delete once --set leaves commas inside a value alone."""
-    spec = overrides.get("synthesis")
-    if isinstance(spec, tuple | list):
-        overrides["synthesis"] = ",".join(str(v) for v in spec)
-    return overrides
-
-
 def _weight_crc(arrays: list[np.ndarray], ks: list[int]) -> int:
     """CRC-32 of the module steps and the integer weights (catches corruption the entropy
     decoder cannot see, when a codec's decode is handed sections without the container)."""
@@ -116,10 +107,6 @@ class CoolChicCodec(Codec):
     name = "coolchic"
     settings_cls = CoolChicSettings
     decode_fields = ("latent_channels", "upsampling", "synthesis", "arm_context", "arm_hidden")
-
-    @classmethod
-    def make_settings(cls, preset: str = "default", **overrides: Any) -> Any:
-        return super().make_settings(preset, **join_synthesis_tuple(overrides))
 
     @classmethod
     def validate(cls, s: CoolChicSettings) -> None:
