@@ -98,5 +98,9 @@ def test_unknown_codec_and_bad_config(tiny_file):
         inrcodec.decode(pack(Container(c.codec, cfg, c.image, c.sections)))
 
 
-def test_magic_constant():
-    assert MAGIC == b"INR\x1a"
+def test_files_start_with_the_version_1_layout(tiny_file):
+    """The first bytes of every file: magic, format version 1, then the header length."""
+    data = bytes(tiny_file)
+    assert data[:5] == b"INR\x1a\x01" and data[:4] == MAGIC
+    (hlen,) = struct.unpack("<H", data[5:7])
+    assert 0 < hlen < len(data) - 12

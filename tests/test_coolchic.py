@@ -27,7 +27,7 @@ from inrcodec.codecs.coolchic.train import (
 )
 from inrcodec.coding import container
 from inrcodec.errors import ConfigError, DecodeError
-from inrcodec.losses import LOSSES, parse_loss
+from inrcodec.losses import BUILTIN_LOSSES, parse_loss
 
 TINY = dict(steps=40, ste_steps=5, warmup_candidates=2, warmup_steps=5, lpips=False)
 
@@ -89,7 +89,7 @@ def test_rate_falls_as_lambda_rises(sample):
     assert hi.log["section_bytes"]["l"] < lo.log["section_bytes"]["l"]
 
 
-@pytest.mark.parametrize("loss", sorted(LOSSES))
+@pytest.mark.parametrize("loss", sorted(BUILTIN_LOSSES))
 def test_every_registry_loss_trains(small, loss):
     r = inrcodec.encode(small, codec="coolchic-v1", loss=loss, preset="fast", steps=8,
                         ste_steps=2, warmup_candidates=1, metrics=False)

@@ -6,7 +6,7 @@ import torch
 from pytorch_msssim import ssim as ref_ssim
 
 from inrcodec.errors import ConfigError
-from inrcodec.losses import LOSSES, parse_loss
+from inrcodec.losses import BUILTIN_LOSSES, LOSSES, parse_loss
 
 
 @pytest.fixture
@@ -71,7 +71,8 @@ def test_parser_rejects_garbage(bad):
 
 def test_every_loss_has_gradient(pair):
     p, t = pair
-    for name, fn in LOSSES.items():
+    for name in BUILTIN_LOSSES:
+        fn = LOSSES[name]
         x = p.clone().requires_grad_(True)
         fn(x, t).backward()
         assert x.grad is not None and torch.isfinite(x.grad).all(), name

@@ -51,10 +51,10 @@ def test_modulator_changes_activations_and_learns():
 
 
 def test_every_registry_loss_trains(small):
-    from inrcodec.losses import LOSSES
+    from inrcodec.losses import BUILTIN_LOSSES
 
     tiny = dict(TINY, steps=20, rounds=1, qat_steps=0)
-    for name in LOSSES:
+    for name in BUILTIN_LOSSES:
         seen = []
         r = inrcodec.encode(small, codec="nif", loss=name, metrics=False, progress=seen.append,
                             **tiny)

@@ -74,6 +74,7 @@ LOSSES: dict[str, Loss] = {
     "l1": l1, "mse": mse, "rmse": rmse, "logcosh": logcosh, "ssim": ssim_loss,
     "msssim": msssim_loss, "lcssim": lcssim, "l1ssim": l1ssim,
 }
+BUILTIN_LOSSES = tuple(LOSSES)  # the terms above; plugins add theirs to LOSSES
 
 
 def register(name: str, fn: Loss) -> None:
