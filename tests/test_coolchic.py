@@ -21,6 +21,7 @@ from inrcodec.codecs.coolchic.rdquant import quantize_model
 from inrcodec.codecs.coolchic.train import (
     Phase,
     clipped_step,
+    cosine_schedule,
     make_optimizer,
     rounded_objective,
     train_phase,
@@ -189,6 +190,50 @@ def test_gradient_clipping_bounds_the_global_norm():
     clipped_step(opt, 0)  # 0: no clipping, the gradients stay as they are
     assert all(torch.equal(p.grad, g) for p, g in zip(model.parameters(), grads, strict=True))
 
+
+
+@pytest.mark.parametrize("keep_best", [True, False])
+def test_phase_keep_best_restores_the_best_state(small, keep_best):
+    # the loss gets a growing penalty per step (no gradient): it falls, then rises, so the
+    # best state is neither the first nor the last; a state scores before its update, so the
+    # state scored at step i is the one left after progress event i - 1
+    s = CoolChicV2.make_settings("fast", lmbda=1e-3)
+    torch.manual_seed(0)
+    model = CoolChicModel(s, small.height, small.width, small.channels)
+    mse, calls = parse_loss("mse"), []
+
+    def loss(img, target):
+        calls.append(None)
+        return mse(img, target) + 0.002 * (len(calls) - 1) ** 2
+
+    def snapshot():
+        return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+    states, losses = [snapshot()], []
+
+    def progress(p):
+        losses.append(p.loss)
+        states.append(snapshot())
+
+    value = train_phase(model, loss, small.data.unsqueeze(0), s,
+                        Phase("ste", 12, 2e-2, "ste", keep_best=keep_best, bf16=False),
+                        progress=progress)
+    best = losses.index(min(losses))
+    assert len(losses) == 12 and 0 < best < 11
+    expected, score = (states[best], losses[best]) if keep_best else (states[-1], losses[-1])
+    assert value == score
+    assert all(torch.equal(v, expected[k]) for k, v in model.state_dict().items())
+
+
+def test_cosine_schedule_scales_each_groups_base_rate():
+    s = CoolChicV2.make_settings("fast")  # learned upsampling: a second group
+    opt = make_optimizer(CoolChicModel(s, 16, 16, 3), 1e-2, s.upsampling_lr_scale)
+    assert len(opt.param_groups) == 2
+    apply = cosine_schedule(7)
+    for step in range(7):
+        apply(step, opt)
+        for g in opt.param_groups:  # the same float as Cool-chic's formula
+            assert g["lr"] == g["base"] * 0.5 * (1 + math.cos(math.pi * step / 7))
 
 def test_truncated_files_fail_cleanly(v2_file):
     data = bytes(v2_file)

@@ -94,6 +94,14 @@ def lr_multiplier(factor: Callable[[int], float]) -> Schedule:
     return apply
 
 
+def clip_gradients(opt: torch.optim.Optimizer, max_norm: float) -> None:
+    """Clip the global L2 norm of the gradients of opt's parameters to max_norm (0: off), in
+    one foreach pass."""
+    if max_norm > 0:
+        params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
+        torch.nn.utils.clip_grad_norm_(params, max_norm, foreach=True)
+
+
 def train(
     module: torch.nn.Module,
     objective: Objective,
@@ -157,9 +165,7 @@ def train(
         if scored:  # before the update: the saved state is the one that produced the score
             improved = best.offer(value if window == 1 else window_sum / window, window_state)
         loss.backward()
-        if grad_clip > 0:
-            params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
-            torch.nn.utils.clip_grad_norm_(params, grad_clip, foreach=True)
+        clip_gradients(opt, grad_clip)
         opt.step()
         run = step + 1
         if progress is not None:

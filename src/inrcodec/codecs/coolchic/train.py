@@ -26,10 +26,10 @@ from typing import Any
 
 import torch
 
-from ...fitting import psnr_float
+from ...fitting import Schedule, clip_gradients, train
 from ...image import Image
 from ...losses import Loss
-from ..base import Progress, ProgressFn
+from ..base import ProgressFn
 from .model import CoolChicModel, CoolChicSettings
 
 Objective = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -81,13 +81,22 @@ def cosine_lr(base: float, step: int, steps: int) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * step / max(steps, 1)))
 
 
+def cosine_schedule(steps: int) -> Schedule:
+    """fitting.train's schedule for a phase of `steps` steps: each group's lr at cosine_lr of
+    its "base" rate."""
+
+    def apply(step: int, opt: torch.optim.Optimizer) -> None:
+        for g in opt.param_groups:
+            g["lr"] = cosine_lr(g["base"], step, steps)
+
+    return apply
+
+
 def clipped_step(opt: torch.optim.Optimizer, grad_clip: float) -> None:
-    """One optimiser step, the gradients' global L2 norm first clipped to grad_clip (> 0), as
-    Cool-chic does (0.1): a rare large gradient otherwise throws a fit back by hundreds of
-    steps."""
-    if grad_clip > 0:
-        params = [p for g in opt.param_groups for p in g["params"] if p.grad is not None]
-        torch.nn.utils.clip_grad_norm_(params, grad_clip, foreach=True)
+    """One optimiser step, the gradients' global L2 norm first clipped to grad_clip (0: off),
+    as Cool-chic does (0.1): a rare large gradient otherwise throws a fit back by hundreds of
+    steps. fitting.train's step with grad_clip is this one."""
+    clip_gradients(opt, grad_clip)
     opt.step()
 
 
@@ -122,9 +131,10 @@ def rounded_objective(model: CoolChicModel, loss: Loss, target: torch.Tensor,
 def train_phase(model: CoolChicModel, loss: Loss, target: torch.Tensor,
                 settings: CoolChicSettings, phase: Phase, *, progress: ProgressFn | None = None,
                 offset: int = 0, total: int | None = None) -> float:
-    """Run one phase on `model` in place; returns its last loss (the best one with
-    phase.keep_best, the model then restored to that state). Progress steps are reported as
-    offset + step of `total` (default phase.steps), so that warm-up candidates count on."""
+    """Run one phase on `model` in place with fitting.train; returns its last loss (the best
+    one with phase.keep_best, the model then restored to that state). Progress steps are
+    reported as offset + step of `total` (default phase.steps), so that warm-up candidates
+    count on."""
     s, steps = settings, phase.steps
     opt = make_optimizer(model, phase.lr, s.upsampling_lr_scale)
     (t0, t1), (n0, n1) = s.temperature, s.noise
@@ -141,30 +151,18 @@ def train_phase(model: CoolChicModel, loss: Loss, target: torch.Tensor,
     fn: Objective = step_objective
     if s.compile and phase.compile:
         fn = compile_objective(step_objective)
-    best, best_state, value = math.inf, None, math.inf
-    for step in range(steps):
+
+    def annealed(step: int) -> tuple[torch.Tensor, torch.Tensor]:
         a = step / max(steps - 1, 1)
-        for g in opt.param_groups:
-            g["lr"] = cosine_lr(g["base"], step, steps)
-        opt.zero_grad(set_to_none=True)
-        temp.fill_(t0 + (t1 - t0) * a)
+        temp.fill_(t0 + (t1 - t0) * a)  # in place: a compiled objective sees the same tensors
         noise.fill_(n0 + (n1 - n0) * a)
-        obj, img = fn(temp, noise)
-        value = float(obj.detach())
-        if not math.isfinite(value):
-            break
-        if phase.keep_best and value < best:
-            best = value
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        obj.backward()
-        clipped_step(opt, s.grad_clip)
-        if progress is not None:
-            progress(Progress(phase.name, offset + step + 1, total or steps, value,
-                              psnr_float(img, target)))
-    if phase.keep_best and best_state is not None:
-        model.load_state_dict(best_state)
-        return best
-    return value
+        return fn(temp, noise)
+
+    log = train(model, annealed, opt, steps, schedule=cosine_schedule(steps),
+                grad_clip=s.grad_clip, keep_best=phase.keep_best, phase=phase.name,
+                progress=progress, target=target, offset=offset, total=total)
+    # best_loss is inf when no finite loss was seen: then the last one, as without keep_best
+    return log.best_loss if phase.keep_best and log.best_loss < math.inf else log.final_loss
 
 
 def fit(image: Image, loss: Loss, settings: CoolChicSettings, *, device: torch.device,
