@@ -92,9 +92,12 @@ def test_rate_falls_as_lambda_rises(sample):
 
 @pytest.mark.parametrize("loss", sorted(BUILTIN_LOSSES))
 def test_every_registry_loss_trains(small, loss):
-    r = inrcodec.encode(small, codec="coolchic-v1", loss=loss, preset="fast", steps=8,
-                        ste_steps=2, warmup_candidates=1, metrics=False)
+    seen = []
+    r = inrcodec.encode(small, codec="coolchic-v1", loss=loss, preset="fast", steps=30,
+                        ste_steps=2, warmup_candidates=1, metrics=False, progress=seen.append)
     assert torch.equal(inrcodec.decode(bytes(r)).data, r.reconstruction.quantized().data)
+    fit = [p.loss for p in seen if p.phase == "fit"]
+    assert len(fit) == 30 and min(fit[-5:]) < 0.9 * fit[0], (loss, fit[0], fit[-5:])
 
 
 def test_losses_of_the_study_reduce_distortion(small):

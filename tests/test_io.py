@@ -64,3 +64,24 @@ def _tiny(tmp_path):
     p = tmp_path / "tiny.png"
     PILImage.new("RGB", (3, 2), (10, 20, 30)).save(p)
     return p
+
+
+def test_written_files_follow_the_umask_and_keep_a_replaced_files_mode(sample, tmp_path):
+    import os
+
+    from inrcodec.io import write_bytes
+
+    old = os.umask(0o022)
+    try:
+        write_bytes(tmp_path / "a.inr", b"x")
+        write_image(sample, tmp_path / "a.png")
+        assert (tmp_path / "a.inr").stat().st_mode & 0o777 == 0o644
+        assert (tmp_path / "a.png").stat().st_mode & 0o777 == 0o644
+        os.umask(0o077)
+        write_bytes(tmp_path / "b.inr", b"x")
+        assert (tmp_path / "b.inr").stat().st_mode & 0o777 == 0o600
+        (tmp_path / "a.inr").chmod(0o640)
+        write_bytes(tmp_path / "a.inr", b"y")  # replacing keeps the file's own mode
+        assert (tmp_path / "a.inr").stat().st_mode & 0o777 == 0o640
+    finally:
+        os.umask(old)

@@ -24,14 +24,29 @@ def check_output_path(path: str | os.PathLike) -> Path:
     return p
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
-    """Call write(tmp_path) and rename onto `path`; the temp file is removed on any failure."""
+    """Call write(tmp_path) and rename onto `path`; the temp file is removed on any failure.
+
+    The file gets the permissions an ordinary write would give it: those of the file it
+    replaces, else 0666 less the user's umask (mkstemp's private 0600 would keep other users
+    and web servers from reading it)."""
     p = check_output_path(path)
     parent = p.parent if str(p.parent) else Path(".")
+    try:
+        mode = p.stat().st_mode & 0o7777
+    except FileNotFoundError:
+        mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=parent)
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, mode)
         os.replace(tmp, p)
     except BaseException:
         if os.path.exists(tmp):
