@@ -28,7 +28,8 @@ def png(tmp_path_factory):
 
 def test_encode_info_decode_eval(png, tmp_path):
     inr, out = tmp_path / "a.inr", tmp_path / "a.png"
-    r = run("encode", png, "-o", inr, "--steps", "40", "--set", "layers=2", "--set",
+    r = run("encode", png, "-o", inr, "-c", "siren", "--steps", "40", "--set", "layers=2",
+            "--set",
             "width=12", "--json", "--no-lpips")
     assert r.returncode == 0, r.stderr
     summary = json.loads(r.stdout)
@@ -46,7 +47,8 @@ def test_encode_info_decode_eval(png, tmp_path):
 
 
 def test_progress_bar_and_summary_are_shown(png, tmp_path):
-    r = run("encode", png, "-o", tmp_path / "b.inr", "--steps", "20", "--set", "layers=2",
+    r = run("encode", png, "-o", tmp_path / "b.inr", "-c", "siren", "--steps", "20",
+            "--set", "layers=2",
             "--no-lpips")
     assert r.returncode == 0
     assert "fit" in r.stderr and "PSNR" in r.stdout and "bpp" in r.stdout
@@ -76,7 +78,8 @@ def test_bad_input_exits_2_without_traceback(png, tmp_path, args, needle):
 
 def test_corrupt_file_leaves_existing_output_untouched(png, tmp_path):
     inr, out = tmp_path / "c.inr", tmp_path / "c.png"
-    assert run("encode", png, "-o", inr, "--steps", "5", "--set", "layers=2", "-q").returncode == 0
+    assert run("encode", png, "-o", inr, "-c", "siren", "--steps", "5", "--set", "layers=2",
+               "-q").returncode == 0
     out.write_bytes(b"precious")
     data = bytearray(inr.read_bytes())
     data[len(data) // 2] ^= 0xFF
@@ -92,7 +95,7 @@ def test_16bit_png_keeps_depth(tmp_path):
     src = tmp_path / "g16.png"
     PILImage.fromarray(arr).save(src)
     inr, out = tmp_path / "g16.inr", tmp_path / "g16_out.png"
-    assert run("encode", src, "-o", inr, "--steps", "30", "-q").returncode == 0
+    assert run("encode", src, "-o", inr, "-c", "siren", "--steps", "30", "-q").returncode == 0
     assert run("decode", inr, "-o", out).returncode == 0
     back = np.asarray(PILImage.open(out))
     assert back.dtype in (np.uint16, np.int32) and back.shape == (20, 16)

@@ -43,21 +43,21 @@ def test_quality_rises_with_steps_and_size(small, codec):
 
 
 def test_more_bits_cost_more_and_help(small):
-    lo = inrcodec.encode(small, steps=200, bits=8, lpips=False, **FAST["siren"])
-    hi = inrcodec.encode(small, steps=200, bits=14, lpips=False, **FAST["siren"])
+    lo = inrcodec.encode(small, codec="siren", steps=200, bits=8, lpips=False, **FAST["siren"])
+    hi = inrcodec.encode(small, codec="siren", steps=200, bits=14, lpips=False, **FAST["siren"])
     assert len(hi) > len(lo)
     assert hi.metrics["psnr"] >= lo.metrics["psnr"] - 0.05
 
 
 def test_same_seed_same_bytes_other_seed_differs(small):
-    a = inrcodec.encode(small, steps=40, seed=3, metrics=False, **FAST["siren"])
-    b = inrcodec.encode(small, steps=40, seed=3, metrics=False, **FAST["siren"])
-    c = inrcodec.encode(small, steps=40, seed=4, metrics=False, **FAST["siren"])
+    a = inrcodec.encode(small, codec="siren", steps=40, seed=3, metrics=False, **FAST["siren"])
+    b = inrcodec.encode(small, codec="siren", steps=40, seed=3, metrics=False, **FAST["siren"])
+    c = inrcodec.encode(small, codec="siren", steps=40, seed=4, metrics=False, **FAST["siren"])
     assert bytes(a) == bytes(b) and bytes(a) != bytes(c)
 
 
 def test_decode_is_bit_identical_across_thread_counts(small, tmp_path):
-    r = inrcodec.encode(small, steps=60, metrics=False, layers=4, width=32)
+    r = inrcodec.encode(small, codec="siren", steps=60, metrics=False, layers=4, width=32)
     f = tmp_path / "x.inr"
     f.write_bytes(bytes(r))
     script = textwrap.dedent(f"""
@@ -81,7 +81,7 @@ def test_modes_and_bit_depths_survive(small, mode, bits):
     c = {"L": 1, "RGBA": 4}[mode]
     data = small.data[:c] if c <= 3 else torch.cat([small.data, small.data[:1]])
     img = Image(data, bits, mode)
-    r = inrcodec.encode(img, steps=60, lpips=False, **FAST["siren"])
+    r = inrcodec.encode(img, codec="siren", steps=60, lpips=False, **FAST["siren"])
     out = inrcodec.decode(r)
     assert (out.mode, out.bit_depth, out.channels) == (mode, bits, c)
 
@@ -90,7 +90,7 @@ def test_modes_and_bit_depths_survive(small, mode, bits):
 def test_odd_sizes(h, w):
     g = torch.Generator().manual_seed(0)
     img = Image(torch.rand(3, h, w, generator=g), 8, "RGB")
-    r = inrcodec.encode(img, steps=10, **FAST["siren"])
+    r = inrcodec.encode(img, codec="siren", steps=10, **FAST["siren"])
     assert inrcodec.decode(r).data.shape == (3, h, w)
     # LPIPS is computed (the image padded up to its network's minimum size) and finite
     assert "lpips" in r.metrics and np.isfinite(r.metrics["lpips"]) and r.metrics["lpips"] >= 0
@@ -127,7 +127,7 @@ def test_defaults_are_resolved_before_a_pure_validation(small):
             codec.validate(raw)  # unresolved: refused, not silently filled in
         decoded = codec.settings_from_config(codec.config_of(resolved))
         assert codec.config_of(decoded) == codec.config_of(resolved)
-    r = inrcodec.encode(small, steps=50, metrics=False, **FAST["siren"])
+    r = inrcodec.encode(small, codec="siren", steps=50, metrics=False, **FAST["siren"])
     assert r.settings["qat_steps"] == 5 and r.log["qat_steps"] == 5
 
 
@@ -173,7 +173,7 @@ def test_compile_is_automatic_only_for_long_runs():
 @pytest.mark.slow
 def test_compiled_training_gives_a_file_like_eager(small):
     """torch.compile'd fit (compiled for real: ~10-60 s, once) decodes and matches eager."""
-    kw = dict(steps=120, lpips=False, **FAST["siren"])
+    kw = dict(codec="siren", steps=120, lpips=False, **FAST["siren"])
     eager = inrcodec.encode(small, compile=False, **kw)
     comp = inrcodec.encode(small, compile=True, **kw)
     assert comp.log["compiled"] and not eager.log["compiled"]
@@ -189,7 +189,7 @@ def test_compile_failure_falls_back_to_eager(small, monkeypatch):
         return run
 
     monkeypatch.setattr(torch, "compile", broken_compile)
-    kw = dict(steps=60, lpips=False, **FAST["siren"])
+    kw = dict(codec="siren", steps=60, lpips=False, **FAST["siren"])
     with pytest.warns(RuntimeWarning, match="eager mode"):
         fallback = inrcodec.encode(small, compile=True, **kw)
     eager = inrcodec.encode(small, compile=False, **kw)

@@ -1,6 +1,7 @@
 """The Python API: encode an image into .inr bytes, decode them back, measure.
 
     import inrcodec
+    data = inrcodec.encode("kodim23.png")                  # the default codec, quick preset
     data = inrcodec.encode("kodim23.png", codec="siren", loss="mse", steps=2000)
     data.bpp, data.metrics["psnr"]          # the result is the file's bytes, with attributes
     image = inrcodec.decode(data)
@@ -21,6 +22,7 @@ from .codecs.registry import get_codec
 from .coding import container
 from .coding.container import Container, ImageInfo
 from .errors import ConfigError, DecodeError, InputError
+from .fitting import time_limit
 from .image import Image
 from .io import read_image
 from .losses import Loss, WeightedSum, parse_loss
@@ -95,39 +97,93 @@ def image_info(image: Image) -> ImageInfo:
                      image.offset, image.scale, extra)
 
 
+DEFAULT_CODEC = "coolchic-v2"
+
+
+def default_preset(codec: str) -> str:
+    """The preset used when none is given: Cool-chic's quick `fast` (its `default` preset is a
+    long encode on a CPU), every other codec's `default`."""
+    return "fast" if codec.startswith("coolchic") else "default"
+
+
 def encode(
     image_or_path: Image | str | os.PathLike,
-    codec: str = "siren",
+    codec: str = DEFAULT_CODEC,
     loss: str | Loss = "mse",
-    preset: str = "default",
+    preset: str | None = None,
     *,
     seed: int = 0,
     device: str | torch.device = "auto",
     progress: ProgressFn | None = None,
     metrics: bool = True,
     lpips: bool = True,
+    budget: float | None = None,
+    target_bpp: float | None = None,
+    target_psnr: float | None = None,
+    tolerance: float = 0.05,
     **settings: Any,
 ) -> EncodeResult:
     """Overfit `codec` to the image and return the .inr file bytes (an `EncodeResult`).
 
     `settings` are the codec's knobs (steps, lr, bits, layers, width, lmbda, ...); unknown names
     raise ConfigError listing the valid ones. `loss` is a registry name, a weighted sum such as
-    "0.8*l1+0.2*ssim", or any callable(pred, target) on [N,C,H,W] tensors.
+    "0.8*l1+0.2*ssim", or any callable(pred, target) on [N,C,H,W] tensors. `preset` defaults
+    to `default_preset(codec)`. `budget`: seconds the whole encode may take; the schedule is
+    scaled to fit it (budget.py) and training stops at the deadline keeping its best state.
+    `target_bpp` / `target_psnr`: search the codec's rate setting (targeting.py) until the
+    file is within `tolerance` of the target (the tries are in `result.log["target"]`; a
+    target that cannot be met gives the closest file and a RuntimeWarning).
     """
+    t0 = time.perf_counter()
     image = as_image(image_or_path)
     impl = get_codec(codec)
+    preset = default_preset(codec) if preset is None else preset
     cfg = impl.make_settings(preset, **settings)
     loss_fn = parse_loss(loss) if isinstance(loss, str) else loss
     dev = resolve_device(device)
+    if target_bpp is not None or target_psnr is not None:
+        if budget is not None:
+            raise ConfigError("a target (bpp or PSNR) and a time budget cannot be combined")
+        from .targeting import search
+
+        tries = iter(range(1, 1000))
+
+        def attempt(**over: Any) -> EncodeResult:
+            n = next(tries)
+            relabel = None if progress is None else (
+                lambda p: progress(type(p)(f"{n}:{p.phase}", p.step, p.total, p.loss, p.psnr)))
+            return encode(image, codec, loss_fn, preset, seed=seed, device=dev,
+                          progress=relabel, metrics=True, lpips=False,
+                          **(settings | over))
+
+        result, log = search(attempt, codec, cfg, target_bpp=target_bpp,
+                             target_psnr=target_psnr, tolerance=tolerance)
+        result.log["target"] = log
+        result.encode_seconds = time.perf_counter() - t0
+        if metrics and lpips:
+            result.metrics = _evaluate(image, result.reconstruction, lpips=True)
+        elif not metrics:
+            result.metrics = {}
+        return result
+    plan = None
+    if budget is not None:
+        from .budget import plan as plan_budget
+
+        plan = plan_budget(impl, image, cfg, budget, dev)
+        cfg = plan.settings
     torch.manual_seed(seed)
-    t0 = time.perf_counter()
-    out = impl.encode(image, loss_fn, cfg, device=dev, seed=seed, progress=progress)
+    with time_limit(None if plan is None else plan.deadline(t0),
+                    None if plan is None else plan.share,
+                    None if plan is None else t0 + plan.seconds):
+        out = impl.encode(image, loss_fn, cfg, device=dev, seed=seed, progress=progress)
     data = container.pack(Container(codec, out.config, image_info(image), out.sections))
     seconds = time.perf_counter() - t0
+    if plan is not None:
+        out.log["budget"] = plan.log()
     result = EncodeResult(data)
     result.codec, result.preset, result.seed, result.device = codec, preset, seed, str(dev)
     result.loss = (str(loss_fn) if isinstance(loss_fn, WeightedSum)
-                   else getattr(loss, "__name__", "custom"))
+                   else getattr(loss_fn, "__name__", "custom"))
     result.settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()}
     result.encode_seconds = seconds
     result.reconstruction = image.with_data(out.reconstruction)

@@ -2,7 +2,11 @@
 
 `train` is the one keep-best loop; `optimize` is its common case (Adam(W) on
 loss(render(), target)); `BestState` keeps a best state across several runs (restarts, rounds);
-`seeded` is how the codecs seed torch.
+`seeded` is how the codecs seed torch; `time_limit` sets a deadline that every loop run inside
+it obeys (an encode with a time budget stops training there and keeps its best state) and,
+optionally, a time share per planned step: each loop then runs for `steps` times that many
+seconds, its schedule following the clock (step = steps x elapsed / its time), so that every
+phase of a recipe gets its planned share of the budget however fast the machine is.
 
 The loss is measured before each update, so the state saved with a loss is the one that
 produced it.
@@ -12,7 +16,9 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import torch
@@ -45,6 +51,38 @@ def seeded(seed: int, *, private: bool = False) -> torch.Generator:
     if private:
         return torch.Generator().manual_seed(seed)
     return torch.manual_seed(seed)
+
+
+_DEADLINE: ContextVar[float | None] = ContextVar("inrcodec_deadline", default=None)
+_STEP_SECONDS: ContextVar[float | None] = ContextVar("inrcodec_step_seconds", default=None)
+_END: ContextVar[float | None] = ContextVar("inrcodec_end", default=None)
+
+
+@contextmanager
+def time_limit(deadline: float | None, step_seconds: float | None = None,
+               end: float | None = None) -> Iterator[None]:
+    """Training loops run inside stop at `deadline` (a time.perf_counter() value; None: no
+    limit), keeping their best state. With `step_seconds`, a loop of `steps` planned steps
+    runs on the clock for steps * step_seconds seconds (see the module docstring). `end` is
+    when the whole encode must be done: searches after training (quantisation steps) cut
+    themselves short past it (`past_end`)."""
+    tokens = _DEADLINE.set(deadline), _STEP_SECONDS.set(step_seconds), _END.set(end)
+    try:
+        yield
+    finally:
+        _DEADLINE.reset(tokens[0])
+        _STEP_SECONDS.reset(tokens[1])
+        _END.reset(tokens[2])
+
+
+def encode_end() -> float | None:
+    """When the encode in progress must be done (None: no budget)."""
+    return _END.get()
+
+
+def out_of_time() -> bool:
+    deadline = _DEADLINE.get()
+    return deadline is not None and time.perf_counter() >= deadline
 
 
 def psnr_float(pred: torch.Tensor, target: torch.Tensor) -> float:
@@ -134,7 +172,10 @@ def train(
     the state at the window's first step. With keep_best the module ends holding the best
     scored state (also after a non-finite loss). With patience=n, after n scores without a
     new best the best state is reloaded (reload_best) and on_plateau(step, opt) may change
-    the optimiser (lower its rates) or return True to stop.
+    the optimiser (lower its rates) or return True to stop. Inside `time_limit`, the loop
+    stops before a step that would start after the deadline, and with a time share per step
+    it runs on the clock: `step` (what schedule, objective and progress see) is
+    steps x elapsed / (steps x share), repeated or skipped as the machine is fast or slow.
 
     `optimizer` is an optimiser over the module's parameters, or a factory called with the
     trainable ones.
@@ -148,7 +189,22 @@ def train(
     value, run, stale = math.inf, 0, 0
     window_sum, window_state = 0.0, None
     t0 = time.perf_counter()
-    for step in range(steps):
+    share = _STEP_SECONDS.get()
+    seconds = None if share is None or steps == 0 else steps * share
+    i = 0
+    while True:
+        if seconds is None:
+            if i >= steps:
+                break
+            step = i
+        else:
+            frac = (time.perf_counter() - t0) / seconds
+            if frac >= 1.0:
+                break
+            step = min(steps - 1, int(frac * steps))
+        i += 1
+        if out_of_time():
+            break
         if schedule is not None:
             schedule(step, opt)
         opt.zero_grad(set_to_none=True)
@@ -167,10 +223,10 @@ def train(
         loss.backward()
         clip_gradients(opt, grad_clip)
         opt.step()
-        run = step + 1
+        run = i
         if progress is not None:
             psnr = None if pred is None or target is None else psnr_float(pred, target)
-            progress(Progress(phase, offset + run, total or steps, value, psnr))
+            progress(Progress(phase, offset + step + 1, total or steps, value, psnr))
         if scored and patience > 0:
             stale = 0 if improved else stale + 1
             if stale >= patience:

@@ -63,32 +63,44 @@ def parse_pairs(items: list[str] | None, flag: str = "--set") -> dict[str, Any]:
 
 
 class TrainingProgress:
-    """A progress bar fed by the codecs' Progress events (one task per phase)."""
+    """A progress bar fed by the codecs' Progress events: one task per phase (per file and
+    phase, after `start_file`), and with `files` an overall bar over the images."""
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, files: int = 0) -> None:
         self.enabled = enabled
-        self.bar = progress_bar("[bold]{task.description:<6}", "loss {task.fields[loss]:.3g}",
-                                "PSNR {task.fields[psnr]}", "{task.fields[rate]}",
+        self.bar = progress_bar("[bold]{task.description:<6}", "{task.fields[loss]}",
+                                "{task.fields[psnr]}", "{task.fields[rate]}",
                                 enabled=enabled)
         self.tasks: dict[str, int] = {}
+        self.prefix = ""
+        self.files = None if not files else self.bar.add_task(
+            "images", total=files, loss="", psnr="", rate="")
+
+    def start_file(self, name: str) -> None:
+        if self.files is not None and self.prefix:
+            self.bar.advance(self.files)
+        self.prefix = f"{name} "
 
     def __enter__(self) -> TrainingProgress:
         self.bar.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        if self.files is not None and self.prefix:
+            self.bar.update(self.files, completed=self.bar.tasks[self.files].total)
         self.bar.__exit__(*exc)
 
     def __call__(self, p: Any) -> None:
         if not self.enabled:
             return
-        if p.phase not in self.tasks:
-            self.tasks[p.phase] = self.bar.add_task(p.phase, total=p.total, loss=0.0, psnr="-",
-                                                    rate="")
-        task_id = self.tasks[p.phase]
+        name = self.prefix + p.phase
+        if name not in self.tasks:
+            self.tasks[name] = self.bar.add_task(name, total=p.total, loss="", psnr="",
+                                                 rate="")
+        task_id = self.tasks[name]
         speed = self.bar.tasks[task_id].speed
         psnr = f"{p.psnr:.2f} dB" if p.psnr is not None and math.isfinite(p.psnr) else "-"
-        self.bar.update(task_id, completed=p.step, loss=p.loss, psnr=psnr,
+        self.bar.update(task_id, completed=p.step, loss=f"loss {p.loss:.3g}", psnr=f"PSNR {psnr}",
                         rate=f"{speed:.1f} it/s" if speed else "")
 
 

@@ -16,8 +16,9 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from ..api import DEFAULT_CODEC
 from ..console import err, out
-from ..errors import ConfigError, InputError
+from ..errors import ConfigError, InputError, InrCodecError
 from . import bench as bench_cli
 from . import medical as medical_cli
 from .common import TrainingProgress, fmt, handle_errors, parse_pairs
@@ -47,47 +48,163 @@ def print_summary(result: Any, path: str | None) -> None:
 @app.command()
 @handle_errors
 def encode(
-    input: Path = typer.Argument(..., help="Image to compress (PNG, JPEG, 16-bit PNG, NIfTI)."),
-    output: Path = typer.Option(..., "-o", "--output", help="Output .inr file."),
+    inputs: list[Path] = typer.Argument(..., help="Images to compress (PNG, JPEG, 16-bit PNG, "
+                                        "NIfTI), or folders of images."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output .inr file; a folder when "
+                                "several images are given (created if missing)."),
     slice_: int | None = typer.Option(None, "--slice", help="Axial slice of a NIfTI volume."),
     mask: Path | None = typer.Option(None, "--mask", help="NIfTI labels (> 0) of the same "
                                      "slice, for loss terms that use labels (the sinco term's "
                                      "reference instead of g(original))."),
-    codec: str = typer.Option("siren", "--codec", "-c", help="Codec name (see `inrcodec codecs`)."),
+    codec: str = typer.Option(DEFAULT_CODEC, "--codec", "-c",
+                              help="Codec name (see `inrcodec codecs`)."),
     loss: str = typer.Option("mse", "--loss", "-l", help="Loss name or weighted sum."),
-    preset: str = typer.Option("default", "--preset", "-p", help="Codec preset."),
+    preset: str | None = typer.Option(None, "--preset", "-p", help="Codec preset [default: "
+                                      "fast for Cool-chic, else default]."),
     steps: int | None = typer.Option(None, "--steps", help="Training steps."),
     lr: float | None = typer.Option(None, "--lr", help="Learning rate."),
     bits: int | None = typer.Option(None, "--bits", help="Bits per weight (8-16)."),
     lmbda: float | None = typer.Option(None, "--lmbda", help="Rate weight (Cool-chic)."),
+    target_bpp: float | None = typer.Option(None, "--target-bpp", help="Search the rate "
+                                            "setting until the file is within 5 %% of this."),
+    target_psnr: float | None = typer.Option(None, "--target-psnr", help="Search the rate "
+                                             "setting until the PSNR is within 0.25 dB."),
+    budget: float | None = typer.Option(None, "--budget", help="Seconds per image: the "
+                                        "schedule is scaled to fit, the best model so far is "
+                                        "written when the time is up."),
     seed: int = typer.Option(0, "--seed"),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     set_: list[str] | None = typer.Option(None, "--set", help="Codec setting key=value."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
-    json_out: bool = typer.Option(False, "--json", help="Print the result summary as JSON."),
+    json_out: bool = typer.Option(False, "--json", help="Print each result as a JSON line."),
     no_lpips: bool = typer.Option(False, "--no-lpips", help="Skip LPIPS in the summary."),
 ) -> None:
-    """Overfit a network to IMAGE and write it as a .inr file."""
-    from .. import api
-    from ..io import check_output_path, write_bytes
+    """Overfit a network to each IMAGE and write it as a .inr file."""
+    from ..io import check_output_path
 
-    check_output_path(output)
     settings = parse_pairs(set_)
     for key, value in (("steps", steps), ("lr", lr), ("bits", bits), ("lmbda", lmbda)):
         if value is not None:
             settings[key] = value
-    image = api.as_image(input, slice=slice_)
-    loss_arg: Any = loss
-    if mask is not None:
-        loss_arg = _with_labels(loss, mask, slice_, image)
-    with TrainingProgress(enabled=not quiet and not json_out) as bar:
-        result = api.encode(image, codec=codec, loss=loss_arg, preset=preset, seed=seed,
-                            device=device, progress=bar, lpips=not no_lpips, **settings)
-    write_bytes(output, bytes(result))
-    if json_out:
-        out.print_json(json.dumps(result.summary() | {"output": str(output)}, default=str))
-    elif not quiet:
-        print_summary(result, str(output))
+    jobs = _encode_jobs(inputs, output)
+    for _, dest in jobs:
+        check_output_path(dest)
+    options = dict(codec=codec, preset=preset, seed=seed, device=device, lpips=not no_lpips,
+                   budget=budget, target_bpp=target_bpp, target_psnr=target_psnr, **settings)
+    if len(jobs) == 1:
+        src, dest = jobs[0]
+        with TrainingProgress(enabled=not quiet and not json_out) as bar:
+            result = _encode_one(src, dest, slice_, mask, loss, bar, options)
+        if json_out:
+            out.print_json(json.dumps(result.summary() | {"input": str(src),
+                                                          "output": str(dest)}, default=str))
+        elif not quiet:
+            print_summary(result, str(dest))
+            _print_target(result)
+        return
+    rows, failed = [], 0
+    with TrainingProgress(enabled=not quiet and not json_out, files=len(jobs)) as bar:
+        for src, dest in jobs:
+            bar.start_file(src.name)
+            try:
+                result = _encode_one(src, dest, slice_, mask, loss, bar, options)
+            except InrCodecError as exc:
+                failed += 1
+                err.print(f"[red]error:[/red] {exc}", highlight=False)
+                rows.append({"input": str(src), "error": str(exc)})
+                if json_out:
+                    out.print(json.dumps(rows[-1]), highlight=False)
+                continue
+            rows.append(result.summary() | {"input": str(src), "output": str(dest)})
+            if json_out:
+                out.print(json.dumps(rows[-1], default=str), highlight=False)
+    if not json_out and not quiet:
+        _print_batch(rows)
+    if failed:
+        raise typer.Exit(2)
+
+
+def _encode_jobs(inputs: list[Path], output: Path) -> list[tuple[Path, Path]]:
+    """(source, destination) per image: folders expand to their images; several images need
+    an output folder."""
+    from ..bench.images import IMAGE_SUFFIXES
+    from ..io import is_nifti
+
+    files: list[Path] = []
+    for p in inputs:
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and (
+                f.suffix.lower() in IMAGE_SUFFIXES or is_nifti(f)))
+            if not found:
+                raise InputError(f"{p}: no images in this folder")
+            files += found
+        else:
+            if not p.exists():
+                raise InputError(f"{p}: no such file")
+            files.append(p)
+    batch = len(files) > 1 or any(p.is_dir() for p in inputs)
+    if not batch:
+        dest = output / (_stem(files[0]) + ".inr") if output.is_dir() else output
+        return [(files[0], dest)]
+    if output.exists() and not output.is_dir():
+        raise InputError(f"{output}: several images need an output folder, not a file")
+    stems = [_stem(f) for f in files]
+    dup = sorted({s for s in stems if stems.count(s) > 1})
+    if dup:
+        raise InputError(f"two inputs would both be written as {dup[0]}.inr")
+    output.mkdir(parents=True, exist_ok=True)
+    return [(f, output / f"{s}.inr") for f, s in zip(files, stems, strict=True)]
+
+
+def _stem(path: Path) -> str:
+    return path.name.split(".")[0] if path.name.lower().endswith(".nii.gz") else path.stem
+
+
+def _encode_one(src: Path, dest: Path, slice_: int | None, mask: Path | None, loss: str,
+                bar: Any, options: dict[str, Any]) -> Any:
+    import warnings
+
+    from .. import api
+    from ..io import write_bytes
+
+    image = api.as_image(src, slice=slice_)
+    loss_arg: Any = _with_labels(loss, mask, slice_, image) if mask is not None else loss
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        result = api.encode(image, loss=loss_arg, progress=bar, **options)
+    for w in caught:  # e.g. a target that could not be met: say what was achieved
+        err.print(f"[yellow]warning:[/yellow] {src.name}: {w.message}", highlight=False)
+    write_bytes(dest, bytes(result))
+    return result
+
+
+def _print_target(result: Any) -> None:
+    search = result.log.get("target")
+    if not search:
+        return
+    table = Table(title=f"rate search on {search['knob']}: "
+                        f"{'met' if search['met'] else 'NOT met'}", box=None)
+    for col in ("try", search["knob"], "bpp", "PSNR", "kind", "seconds"):
+        table.add_column(col)
+    for n, t in enumerate(search["tries"], 1):
+        table.add_row(str(n), f"{t['knob']:.6g}", f"{t['bpp']:.4f}", f"{t['psnr']:.2f}",
+                      "proxy" if t["proxy"] else "full", f"{t['seconds']:.1f}")
+    out.print(table)
+
+
+def _print_batch(rows: list[dict[str, Any]]) -> None:
+    table = Table(title=f"{len(rows)} images")
+    for col in ("image", "bytes", "bpp", "PSNR", "MS-SSIM", "LPIPS", "seconds"):
+        table.add_column(col, justify="left" if col == "image" else "right")
+    for r in rows:
+        if "error" in r:
+            table.add_row(Path(r["input"]).name, "[red]failed[/red]", "", "", "", "", "")
+            continue
+        m = r["metrics"]
+        table.add_row(Path(r["input"]).name, str(r["bytes"]), f"{r['bpp']:.4f}",
+                      fmt(m.get("psnr"), "", 2), fmt(m.get("msssim"), "", 4),
+                      fmt(m.get("lpips"), "", 4), f"{r['encode_seconds']:.1f}")
+    out.print(table)
 
 
 @app.command()

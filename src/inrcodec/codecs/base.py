@@ -22,6 +22,19 @@ from ..image import Image
 from ..losses import Loss
 
 
+def timed_steps(run: Callable[[ProgressFn], object], skip: int = 1) -> float:
+    """Median seconds between a training run's progress events, the first `skip` steps left
+    out (they pay for one-off set-up)."""
+    import statistics
+    import time
+
+    stamps: list[float] = []
+    t0 = time.perf_counter()
+    run(lambda p: stamps.append(time.perf_counter()))
+    times = [b - a for a, b in zip([t0, *stamps], stamps, strict=False)][skip:]
+    return statistics.median(times) if times else time.perf_counter() - t0
+
+
 @dataclass
 class Progress:
     phase: str  # e.g. "fit", "qat", "warmup"
@@ -113,6 +126,20 @@ class Codec(ABC):
     def config_of(cls, settings: Any) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v)
                 for k, v in dataclasses.asdict(settings).items() if k in cls.decode_fields}
+
+    # -- time budgets --------------------------------------------------------------------------
+    # An encode with a time budget (api.encode(budget=...), see budget.py) asks the codec how
+    # long one training step takes on this image, how many steps its settings plan, and how
+    # long quantisation and coding take after training.
+    def seconds_per_step(self, image: Image, settings: Any, device: torch.device) -> float:
+        raise ConfigError(f"codec {self.name!r} does not support time budgets")
+
+    @classmethod
+    def planned_steps(cls, settings: Any) -> int:
+        raise ConfigError(f"codec {cls.name!r} does not support time budgets")
+
+    def coding_seconds(self, image: Image, settings: Any, step_seconds: float) -> float:
+        return 5 * step_seconds
 
     # -- coding --------------------------------------------------------------------------------
     @abstractmethod

@@ -30,14 +30,14 @@ from ...coding.container import ImageInfo
 from ...errors import ConfigError, DecodeError
 from ...image import Image
 from ...losses import Loss
-from ..base import Codec, EncodeOutput, ProgressFn
+from ..base import Codec, EncodeOutput, ProgressFn, timed_steps
 from .arm import MAX_CONTEXT
 from .arm_int import MAX_WEIGHT, IntARM, IntLayer, decode_latents, encode_latents
 from .latents import NOISE_TYPES, level_shapes
 from .model import MODULES, CoolChicModel, CoolChicSettings, module_tensors
 from .rdquant import K_RANGE, integer_weights, quantize_model
 from .synthesis import MAX_WIDTH, parse_spec, resolve
-from .train import fit
+from .train import Phase, fit, train_phase
 
 _HEAD = struct.Struct("<6BI")  # (kw, kb) per module in MODULES order, CRC-32
 
@@ -145,6 +145,29 @@ class CoolChicCodec(Codec):
             raise ConfigError(f"{cls.name}: bf16 and compile must be true or false")
         if s.noise_type not in NOISE_TYPES:
             raise ConfigError(f"{cls.name}: noise_type must be one of {', '.join(NOISE_TYPES)}")
+
+    # -- time budgets --------------------------------------------------------------------------
+    def seconds_per_step(self, image: Image, settings: CoolChicSettings,
+                         device: torch.device) -> float:
+        from ...losses import parse_loss
+
+        model = CoolChicModel(settings, image.height, image.width, image.channels).to(device)
+        target = image.data.unsqueeze(0).to(device)
+        phase = Phase("fit", 10, settings.lr, settings.proxy)
+        return timed_steps(lambda report: train_phase(model, parse_loss("mse"), target,
+                                                      settings, phase, progress=report), skip=3)
+
+    @classmethod
+    def planned_steps(cls, s: CoolChicSettings) -> int:
+        warmup = s.warmup_candidates * s.warmup_steps if s.warmup_candidates > 1 else 0
+        return warmup + s.steps + s.ste_steps
+
+    def coding_seconds(self, image: Image, settings: CoolChicSettings,
+                       step_seconds: float) -> float:
+        # the weight-step search evaluates the modules ~90 times (forward only; the ARM and
+        # the synthesis apart, each a fraction of a training step); the latents' range coding
+        # and the float64 render scale with the pixels
+        return 12 * step_seconds + 3e-6 * image.num_pixels + 0.2
 
     def encode(self, image: Image, loss: Loss, settings: Any, *, device: torch.device,
                seed: int = 0, progress: ProgressFn | None = None) -> EncodeOutput:

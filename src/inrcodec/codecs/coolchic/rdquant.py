@@ -10,11 +10,14 @@ Laplace per tensor), the latent bits are the ARM's.
 from __future__ import annotations
 
 import math
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from ...fitting import encode_end
 from ...losses import Loss
 from .arm_int import MAX_WEIGHT
 from .model import MODULES, CoolChicModel, CoolChicSettings, module_tensors
@@ -44,6 +47,24 @@ def integer_weights(model: CoolChicModel, steps: dict[str, tuple[int, int]]
         ws, bs = module_tensors(model, name)
         ints += [to_ints(w, steps[name][0]) for w in ws] + [to_ints(b, steps[name][1]) for b in bs]
     return ints
+
+
+def best_k(cost: Callable[[int], float]) -> int:
+    """The k of K_RANGE with the lowest cost. Under a time budget the candidates are tried
+    from FIXED_K outwards and the search stops at the encode's end, keeping the best so far
+    (a late encode then still has a sensible step)."""
+    end = encode_end()
+    if end is None:
+        return min(K_RANGE, key=cost)
+    order = sorted(K_RANGE, key=lambda k: (abs(k - FIXED_K), k))
+    best, best_cost = order[0], cost(order[0])
+    for k in order[1:]:
+        if time.perf_counter() >= end:
+            break
+        c = cost(k)
+        if c < best_cost:
+            best, best_cost = k, c
+    return best
 
 
 def estimate_bits(arrays: list[np.ndarray]) -> float:
@@ -105,9 +126,9 @@ def quantize_model(model: CoolChicModel, loss: Loss, target: torch.Tensor,
                 ks[name] = (FIXED_K, FIXED_K)
             else:
                 kb = START_KB
-                kw = min(K_RANGE, key=lambda k, kb=kb, name=name: cost(name, k, kb))
+                kw = best_k(lambda k, kb=kb, name=name: cost(name, k, kb))
                 if bs:
-                    kb = min(K_RANGE, key=lambda k, kw=kw, name=name: cost(name, kw, k))
+                    kb = best_k(lambda k, kw=kw, name=name: cost(name, kw, k))
                 ks[name] = (kw, kb if bs else 0)
             final = cost(name, *ks[name])  # leaves the module at its chosen steps
     return QuantResult(ks, final, cache["bits"])

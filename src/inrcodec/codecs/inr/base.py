@@ -28,7 +28,7 @@ from ...errors import ConfigError, DecodeError
 from ...fitting import FitLog, optimize, seeded
 from ...image import Image
 from ...losses import Loss
-from ..base import Codec, EncodeOutput, ProgressFn
+from ..base import Codec, EncodeOutput, ProgressFn, timed_steps
 
 RENDER_CHUNK = 1 << 16  # pixels per forward pass at decode time (bounds memory)
 
@@ -155,6 +155,27 @@ class WeightINRCodec(Codec):
     @abstractmethod
     def build(self, settings: Any, channels: int) -> CoordinateNet:
         ...
+
+    # -- time budgets --------------------------------------------------------------------------
+    def seconds_per_step(self, image: Image, settings: Any, device: torch.device) -> float:
+        from ...losses import parse_loss
+
+        net = self.build(settings, image.channels).to(device)
+        target = image.data.unsqueeze(0).to(device)
+        render = training_render(net, image.height, image.width, False)
+        probe = dataclasses.replace(settings, steps=10, qat_steps=0)
+        if hasattr(probe, "rounds"):
+            probe = dataclasses.replace(probe, rounds=1)
+        return timed_steps(lambda report: self.train_phase(
+            net, render, target, parse_loss("mse"), probe, False, report, 0), skip=3)
+
+    @classmethod
+    def planned_steps(cls, s: Any) -> int:
+        return s.steps + s.qat_steps
+
+    def coding_seconds(self, image: Image, settings: Any, step_seconds: float) -> float:
+        # quantisation and entropy coding are cheap; the float64 render is a few forward passes
+        return 3 * step_seconds + 2e-6 * image.num_pixels + 0.3
 
     def train_phase(self, net: CoordinateNet, render: Callable[[], torch.Tensor],
                     target: torch.Tensor, loss: Loss, settings: Any, qat: bool,
