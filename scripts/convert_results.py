@@ -18,7 +18,7 @@ Converted rows have no artifacts (the old runners kept no encoded files). Old ro
 
 The old files were deleted once converted; to rerun, read them from git:
 
-    python scripts/convert_results.py --git 2845023     # or with the files on disk: no flag
+    python scripts/convert_results.py --git bef984a     # or with the files on disk: no flag
     python scripts/convert_results.py --check           # convert, compare with the committed
                                                         # exports, write nothing
 """
@@ -301,7 +301,7 @@ def read_source(path: str, rev: str | None) -> dict[str, Any]:
         p = ROOT / path
         if not p.is_file():
             raise SystemExit(f"{path}: not here (deleted once converted): rerun with "
-                             f"--git <commit that has it>, e.g. --git 2845023")
+                             f"--git <commit that has it>, e.g. --git bef984a")
         return json.loads(p.read_text())
     text = subprocess.run(["git", "show", f"{rev}:{path}"], cwd=ROOT, check=True,
                           capture_output=True, text=True).stdout

@@ -21,7 +21,7 @@ EXPORTS = sorted(RESULTS.rglob("*.store.json"))
 SHARED = ROOT.parent / "shared" / "data"
 
 # (export, image, curve, rate_json, values): copied from the old result files before they were
-# deleted (benchmarks/results/<old>.json at commit 2845023)
+# deleted (benchmarks/results/<old>.json, last at commit bef984a)
 PINNED = [
     # coolchic_v1_kodak6half.json
     ("coolchic-v1-kodak6-half.store.json", "kodim08@1/2", "coolchic-v1:fast|mse",
