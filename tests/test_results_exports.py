@@ -162,8 +162,12 @@ def rows_of(export: Path) -> list[dict]:
 
 @cache
 def spec_ids(name: str) -> frozenset[str]:
-    return frozenset(j.job_id for j in expand(load_spec(ROOT / "benchmarks" / "specs" /
-                                                        f"{name}.toml")))
+    """Job ids of a committed spec (benchmarks/specs/NAME.toml) or a built-in preset."""
+    from inrcodec.bench.presets import PRESETS, preset_spec
+
+    path = ROOT / "benchmarks" / "specs" / f"{name}.toml"
+    spec = preset_spec(name) if name in PRESETS and not path.is_file() else load_spec(path)
+    return frozenset(j.job_id for j in expand(spec))
 
 
 def spec_name(export: Path) -> str:
@@ -173,21 +177,26 @@ def spec_name(export: Path) -> str:
     return names.pop()
 
 
-def test_every_export_is_pinned():
+def converted(row: dict) -> bool:
+    return "converted_from" in json.loads(row["log_json"] or "{}")
+
+
+def test_every_converted_export_is_pinned():
     assert EXPORTS, "no committed exports"
-    assert {e.name for e in EXPORTS} == {p[0] for p in PINNED}
+    with_converted = {e.name for e in EXPORTS if any(converted(r) for r in rows_of(e))}
+    assert with_converted == {p[0] for p in PINNED}
 
 
 @pytest.mark.parametrize("export", EXPORTS, ids=lambda p: p.name)
 def test_export_loads_and_rows_are_jobs_of_its_spec(export):
     rows = rows_of(export)
     assert rows and all(r["status"] == "done" for r in rows)
-    for r in rows:  # a reader can tell converted rows from measured ones
-        conv = json.loads(r["log_json"])["converted_from"]
-        assert conv["script"] == "scripts/convert_results.py" and conv["command"]
-        assert r["encoded_path"] is None and r["decoded_path"] is None
+    if export.name in {p[0] for p in PINNED}:  # a reader can tell converted rows
+        for r in rows:
+            conv = json.loads(r["log_json"])["converted_from"]
+            assert conv["script"] == "scripts/convert_results.py" and conv["command"]
+            assert r["encoded_path"] is None and r["decoded_path"] is None
     name = spec_name(export)
-    assert (ROOT / "benchmarks" / "specs" / f"{name}.toml").is_file()
     if not (SHARED / "kodak").is_dir() or not (SHARED / "mri").is_dir():
         pytest.skip("shared data (Kodak, MRI) not found: cannot expand the spec")
     missing = [(r["curve"], r["image"], r["rate_json"]) for r in rows
