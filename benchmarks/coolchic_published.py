@@ -1,4 +1,11 @@
-"""Published Cool-chic results on Kodak (768x512), for benchmarks/coolchic_kodak.py.
+"""Published Cool-chic results on Kodak (768x512), and the BD-rate of a result store's
+Cool-chic curves against them on the same images:
+
+    python benchmarks/coolchic_published.py benchmarks/results/coolchic-v2-kodak6.store.json
+
+(a store or its export; every INR curve of a Cool-chic codec is compared with the published
+curves of that codec, on the full-size images both have: kodak6-half images have other names
+and are not compared).
 
 Source: Orange-OpenSource/Cool-Chic, per-image result tables (bpp / PSNR dB by lambda, ~10k
 GPU training steps per image):
@@ -10,6 +17,15 @@ Only the kodak6 images are copied; the 24-image means are those the issue quotes
 """
 
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bd_between import bd_cells, curves_by_image, store_rows  # noqa: E402
+
+from inrcodec.errors import InrCodecError  # noqa: E402
 
 Point = tuple[float, float, float]  # lambda, bpp, PSNR dB
 
@@ -173,3 +189,49 @@ PER_IMAGE: dict[str, tuple[str, dict[str, list[Point]]]] = {
         },
     ),
 }
+
+
+def published_bd(rows: list[dict]) -> list[str]:
+    """Markdown rows: BD-rate (PSNR) of each Cool-chic curve against each published curve of
+    its codec, per image and the mean, on the images both have (the integral spans the PSNR
+    range both cover)."""
+    lines = []
+    for label, (codec, per_image) in PER_IMAGE.items():
+        anchor = {im: ([b for _, b, _ in pts], [q for _, _, q in pts])
+                  for im, pts in per_image.items()}
+        for curve in sorted({r["curve"] for r in rows
+                             if r["kind"] == "inr" and r["codec"] == codec}):
+            cells = bd_cells(anchor, curves_by_image(rows, curve))
+            if cells:
+                lines.append(f"| {curve} | {label} | {cells} |")
+    return lines
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] in ("-h", "--help"):
+        print(__doc__)
+        return
+    if len(sys.argv) != 2:
+        print("usage: coolchic_published.py STORE (a results database or its JSON export)",
+              file=sys.stderr)
+        sys.exit(2)
+    try:
+        rows = store_rows(sys.argv[1])
+    except InrCodecError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    lines = published_bd(rows)
+    if not lines:
+        print("no Cool-chic curve on a full-size image of the published tables")
+        return
+    print("| curve | against | images | BD-rate % | BD-PSNR dB | per image |")
+    print("|---|---|---|---|---|---|")
+    print("\n".join(lines))
+    print("\nPublished means (Kodak 24, full size, ~10k GPU steps): " + "; ".join(
+        f"{p['label']} ({codec}): " + ", ".join(f"lambda {lm:g} {b}/{q}"
+                                                for lm, b, q in p["points"])
+        for codec, p in MEANS.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -14,37 +14,44 @@ Reference (issue 4): Orange's Cool-chic 5.0.1 ("lop" synthesis, ~500 MAC/pixel) 
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
+import platform
 import resource
 import statistics
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import torch
 
-import torch  # noqa: E402
-from common import KODAK, ROOT, machine_note, today  # noqa: E402
-
-import inrcodec  # noqa: E402
-from inrcodec.codecs.coolchic import CoolChicV2  # noqa: E402
-from inrcodec.codecs.coolchic.model import CoolChicModel  # noqa: E402
-from inrcodec.codecs.coolchic.train import (  # noqa: E402
+import inrcodec
+from inrcodec.bench.protocols import protocol_images
+from inrcodec.codecs.coolchic import CoolChicV2
+from inrcodec.codecs.coolchic.model import CoolChicModel
+from inrcodec.codecs.coolchic.train import (
     clipped_step,
     compile_objective,
     make_optimizer,
     objective,
 )
-from inrcodec.io import read_image  # noqa: E402
-from inrcodec.losses import parse_loss  # noqa: E402
+from inrcodec.losses import parse_loss
 
+ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks/results/coolchic_speed"
 
 
+def machine_note() -> str:
+    """The machine, the software and the load on these shared cores when the run starts."""
+    return (f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch "
+            f"{torch.__version__}, inrcodec {inrcodec.__version__} (2 shared cores, load "
+            f"average {os.getloadavg()[0]:.1f} at the start)")
+
+
 def image():
-    img = read_image(KODAK / "kodim01.png")
-    return img.with_data(img.data[:, :256, :256].contiguous())
+    """Protocol speed-s1: kodim01 cropped to (0, 0, 256, 256)."""
+    return protocol_images("speed-s1")["kodim01"]
 
 
 def time_steps(preset: str, threads: int, compiled: bool = False, bf16: bool = False,
@@ -154,7 +161,7 @@ def part_d(codec: str) -> dict:
     from inrcodec.codecs.coolchic import codec as cc
 
     torch.set_num_threads(1)
-    img = read_image(KODAK / "kodim01.png")
+    img = protocol_images("kodak6", ("kodim01",))["kodim01"]
     r = inrcodec.encode(img, codec=codec, preset="fast", lmbda=1e-3, steps=60, ste_steps=10,
                         warmup_candidates=1, device="cpu", metrics=False)
     spent = {"latents": []}
@@ -182,8 +189,9 @@ def part_d(codec: str) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--part", default="ab")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--part", default="ab", help="a (step timings), b (whole encode), "
+                    "d (full-size decode), or several, e.g. ab")
     ap.add_argument("--preset", default="lop")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--compile", action="store_true", help="part b: torch.compile the fit")
@@ -191,7 +199,8 @@ def main() -> None:
     a = ap.parse_args()
     path = OUT.with_suffix(".json")
     old = json.loads(path.read_text()) if path.exists() else {}
-    res = {"meta": {"protocol": "speed-s1", "date": today(), "machine": machine_note(),
+    res = {"meta": {"protocol": "speed-s1", "date": datetime.date.today().isoformat(),
+                    "machine": machine_note(),
                     "command": " ".join(["python benchmarks/coolchic_speed.py"] + sys.argv[1:])},
            "steps": old.get("steps", []), "encode": old.get("encode", []),
            "decode": old.get("decode", [])}

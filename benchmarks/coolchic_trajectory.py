@@ -18,21 +18,21 @@ import json
 import math
 import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import torch
 
-import torch  # noqa: E402
-from common import protocol_images  # noqa: E402
-
-from inrcodec.codecs.base import Progress  # noqa: E402
-from inrcodec.codecs.coolchic import CoolChicV2  # noqa: E402
-from inrcodec.codecs.coolchic.model import CoolChicModel  # noqa: E402
-from inrcodec.codecs.coolchic.train import Phase, train_phase  # noqa: E402
-from inrcodec.losses import parse_loss  # noqa: E402
+from inrcodec.bench.protocols import protocol_images
+from inrcodec.codecs.base import Progress
+from inrcodec.codecs.coolchic import CoolChicV2
+from inrcodec.codecs.coolchic.model import CoolChicModel
+from inrcodec.codecs.coolchic.train import Phase, train_phase
+from inrcodec.losses import parse_loss
 
 
 def main() -> None:
+    if len(sys.argv) < 5 or sys.argv[1] in ("-h", "--help"):
+        print(__doc__)
+        sys.exit(0 if len(sys.argv) > 1 and sys.argv[1] in ("-h", "--help") else 2)
     name, protocol, steps, lmbda = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4])
     extra = json.loads(sys.argv[5]) if len(sys.argv) > 5 else {}
     threads, every = int(extra.pop("threads", 1)), int(extra.pop("every", 200))

@@ -10,21 +10,25 @@ seconds are noisy, ratios much less). Also records the first compiled call (comp
 from __future__ import annotations
 
 import argparse
+import datetime
+import json
 import os
+import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+import torch
 
-import torch  # noqa: E402
-from common import ROOT, machine, protocol_images, save_rows, today  # noqa: E402
+import inrcodec
+from inrcodec.bench.protocols import protocol_images
+from inrcodec.codecs.inr.base import training_render
+from inrcodec.codecs.inr.nif import patched
+from inrcodec.codecs.registry import get_codec
+from inrcodec.losses import parse_loss
 
-from inrcodec.codecs.inr.base import training_render  # noqa: E402
-from inrcodec.codecs.inr.nif import patched  # noqa: E402
-from inrcodec.codecs.registry import get_codec  # noqa: E402
-from inrcodec.losses import parse_loss  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 CASES = {  # name -> (codec, preset, loss)
     **{f"nif-{p}": ("nif", p, "lcssim") for p in ("120", "200", "280", "360", "450", "680")},
@@ -79,7 +83,7 @@ def measure(case: str, image, blocks: int, block_steps: int) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--protocol", default="kodak6-half")
     ap.add_argument("--image", default="kodim01")
     ap.add_argument("--cases", default=",".join(CASES))
@@ -97,10 +101,13 @@ def main() -> None:
               f"{row['compiled_s_per_step']:.4f} s/step  x{row['speedup']:.2f}  "
               f"(first compiled call {row['first_compiled_call_s']:.1f} s)", flush=True)
         rows.append(row)
-    meta = {"protocol": a.protocol, "image": a.image, "date": today(), "machine": machine(),
-            "load_average": os.getloadavg(),
+    machine = (f"{platform.machine()}, {torch.get_num_threads()} torch threads, torch "
+               f"{torch.__version__}, inrcodec {inrcodec.__version__}")
+    meta = {"protocol": a.protocol, "image": a.image, "date": datetime.date.today().isoformat(),
+            "machine": machine, "load_average": os.getloadavg(),
             "command": " ".join(["python benchmarks/inr_speed.py"] + sys.argv[1:])}
-    save_rows(a.out, meta, rows)
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1, default=str))
     write_markdown(a.out.with_suffix(".md"), meta, rows)
 
 

@@ -163,6 +163,23 @@ qualities = [50]
     assert spec.name == "s"
     jobs = expand(spec)
     assert len(jobs) == 3 and {j.loss for j in jobs} == {"", "mse", "0.8*l1+0.2*ssim"}
+    # a protocol's subset: the same images, hence the same job ids, as a folder's
+    kodak = tmp_path / "kodak"
+    kodak.mkdir()
+    with PILImage.open(SAMPLE) as im:  # two different images (jobs are content-addressed)
+        im.save(kodak / "kodim01.png")
+        im.transpose(PILImage.Transpose.FLIP_LEFT_RIGHT).save(kodak / "kodim15.png")
+    sub = Spec(images=[ImageSet(protocol="kodak6-half", files=["kodim15.png", "kodim01"])],
+               kodak=str(kodak), baselines=[BaselineRun("webp", [30])], lpips=False)
+    jobs = expand(sub)
+    assert [j.image.name for j in jobs] == ["kodim01@1/2", "kodim15@1/2"]  # protocol order
+    folder = Spec(images=[ImageSet(path=str(kodak), files=["kodim01.png", "kodim15.png"],
+                                   reduce=2)], baselines=[BaselineRun("webp", [30])],
+                  lpips=False)
+    assert [j.job_id for j in jobs] == [j.job_id for j in expand(folder)]
+    sub.images[0].files = ["kodim02"]
+    with pytest.raises(ConfigError, match="protocol kodak6-half has no image"):
+        expand(sub)
     p.write_text("bogus = 1\n[[images]]\npath='x'\n")
     with pytest.raises(ConfigError, match="unknown key"):
         load_spec(p)

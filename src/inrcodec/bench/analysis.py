@@ -84,16 +84,26 @@ def timing(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             groups.setdefault(r["curve"], []).append(r)
     out = []
     for curve, rs in sorted(groups.items(), key=lambda kv: (kv[1][0]["kind"] != "inr", kv[0])):
-        pixels = [r["width"] * r["height"] for r in rs]
-        enc = [r["encode_seconds"] for r in rs]
-        dec = [r["decode_seconds"] for r in rs]
+        # rows converted from older result files may lack a size or a timing: None, not a crash
+        pixels = _known([r["width"] * r["height"] if r["width"] and r["height"] else None
+                         for r in rs])
+        enc = _known([r["encode_seconds"] for r in rs])
+        dec = _known([r["decode_seconds"] for r in rs])
         out.append({
             "curve": curve, "kind": rs[0]["kind"], "jobs": len(rs),
-            "mean_pixels": float(np.mean(pixels)),
-            "encode_s_mean": float(np.mean(enc)), "encode_s_max": float(np.max(enc)),
-            "decode_s_mean": float(np.mean(dec)), "decode_s_max": float(np.max(dec)),
+            "mean_pixels": _stat(np.mean, pixels),
+            "encode_s_mean": _stat(np.mean, enc), "encode_s_max": _stat(np.max, enc),
+            "decode_s_mean": _stat(np.mean, dec), "decode_s_max": _stat(np.max, dec),
             "devices": ",".join(sorted({str(r["device_used"]) for r in rs})),
-            "threads": ",".join(sorted({str(r["threads"]) for r in rs})),
-            "hosts": ",".join(sorted({str(r["host"]) for r in rs})),
+            "threads": ",".join(sorted({str(r["threads"]) for r in rs if r["threads"]})),
+            "hosts": ",".join(sorted({str(r["host"]) for r in rs if r["host"]})),
         })
     return out
+
+
+def _known(values: list[Any]) -> list[float]:
+    return [float(v) for v in values if v is not None]
+
+
+def _stat(fn: Any, values: list[float]) -> float | None:
+    return float(fn(values)) if values else None

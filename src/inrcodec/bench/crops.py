@@ -73,7 +73,6 @@ def visual_crops(store: Store, rows: list[dict[str, Any]], curves: list[Curve], 
             continue
         target = anchor_rows[len(anchor_rows) // 2]["bpp"]
         folder = out_dir / plots._slug(arch)
-        _save_crop(original, box, folder / "original.png")
         tiles = [{"label": "original", "path": folder / "original.png", "row": None}]
         for label, kind in [(loss, "inr") for loss in losses] + [(b, "baseline")
                                                                   for b in base_labels]:
@@ -89,8 +88,10 @@ def visual_crops(store: Store, rows: list[dict[str, Any]], curves: list[Curve], 
             p = folder / f"{plots._slug(label)}.png"
             _save_crop(decoded, box, p)
             tiles.append({"label": label, "path": p, "row": r})
-        sections.append({"architecture": arch, "target_bpp": target, "box": box,
-                         "tiles": tiles, "image": image})
+        if len(tiles) > 1:  # something decoded to show beside the original
+            _save_crop(original, box, folder / "original.png")
+            sections.append({"architecture": arch, "target_bpp": target, "box": box,
+                             "tiles": tiles, "image": image})
     return sections
 
 

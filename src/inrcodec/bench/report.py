@@ -144,15 +144,23 @@ def _html(out, db, rows, done, failed, images, curves, figures, bd_rows, found, 
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
              f"<title>inrcodec benchmark report</title><style>{CSS}</style></head><body>"]
     parts.append("<h1>inrcodec benchmark report</h1>")
-    versions = sorted({f"inrcodec {r['inrcodec_version']}, torch {r['torch_version']}, "
-                       f"Python {r['python_version']}" for r in done})
-    hosts = sorted({f"{r['host']} ({r['device_used']}, {r['threads']} threads)" for r in done})
+    versions = sorted({f"inrcodec {r['inrcodec_version'] or '?'}, torch "
+                       f"{r['torch_version'] or '?'}, Python {r['python_version'] or '?'}"
+                       for r in done})
+    hosts = sorted({f"{r['host'] or 'host not recorded'} ({r['device_used']}, "
+                    f"{r['threads'] or '?'} threads)" for r in done})
     parts.append(
         f"<p>Database <code>{html.escape(str(db))}</code>: {len(done)} jobs done, "
         f"{len(failed)} failed. Generated {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC.<br>"
         f"Images averaged ({len(images)}): {html.escape(', '.join(images))}.<br>"
         f"Software: {html.escape('; '.join(versions))}.<br>"
         f"Machines: {html.escape('; '.join(hosts))}.</p>")
+    converted = sum('"converted_from"' in (r["log_json"] or "") for r in done)
+    if converted:
+        parts.append(f"<p class='note'>{converted} of these rows were converted from older "
+                     "result files, numbers unchanged (each row's log_json names the file and "
+                     "the command that recorded it); they have no encoded or decoded files, and "
+                     "fields the old files did not record are empty.</p>")
     parts.append(
         "<p class='note'>Each point is the mean bpp and mean metric over the images above, at "
         "one rate point (whole-file bpp, headers included). Curves are compared only on the "
@@ -210,7 +218,9 @@ def _html(out, db, rows, done, failed, images, curves, figures, bd_rows, found, 
 
     parts.append("<h2>Visual comparison</h2>")
     if not crops:
-        parts.append("<p>No INR results to compare visually.</p>")
+        parts.append("<p>No decoded images to compare: no INR results, or no artifacts (a "
+                     "report from an export without its database folder, rows converted from "
+                     "older result files, or source images not on this machine).</p>")
     for sec in crops:
         x0, y0, x1, y1 = sec["box"]
         parts.append(f"<h3>{html.escape(sec['architecture'])}: {html.escape(sec['image'])}, "
@@ -232,7 +242,7 @@ def _html(out, db, rows, done, failed, images, curves, figures, bd_rows, found, 
     parts.append(_table(
         ["codec / loss", "jobs", "pixels (mean)", "encode s (mean)", "encode s (max)",
          "decode s (mean)", "decode s (max)", "device", "threads", "hosts"],
-        [[html.escape(t["curve"]), t["jobs"], f"{t['mean_pixels']:.0f}",
+        [[html.escape(t["curve"]), t["jobs"], _fmt(t["mean_pixels"], 0),
           _fmt(t["encode_s_mean"], 2), _fmt(t["encode_s_max"], 2), _fmt(t["decode_s_mean"], 3),
           _fmt(t["decode_s_max"], 3), _fmt(t["devices"]), _fmt(t["threads"]),
           _fmt(t["hosts"])] for t in times]))

@@ -12,6 +12,7 @@ A spec comes from a TOML file, a built-in preset (`presets.py`) or command-line 
 
     [[images]]
     protocol = "kodak6-half"      # a protocol of bench/protocols.py (needs the Kodak folder)
+    # files = ["kodim01", "kodim15"]  # optional: only these of the protocol's images
     # path = "some/folder"        # or a folder / a file; files = ["a.png"] picks a subset
     crop = [0, 0, 128, 128]       # optional box (x0, y0, x1, y1) taken after `reduce`
     # reduce = 2                  # optional Pillow Image.reduce factor
@@ -179,7 +180,14 @@ def resolve_images(spec: Spec) -> list[ImageRef]:
         if s.protocol is not None:
             p = PROTOCOLS[s.protocol]
             folder = kodak_dir(spec.kodak)
-            files = [folder / f"{n}.png" for n in p.names]
+            names = p.names
+            if s.files:
+                chosen = [Path(f).stem for f in s.files]
+                unknown = [n for n in chosen if n not in p.names]
+                _require(not unknown, f"protocol {s.protocol} has no image(s) "
+                                      f"{', '.join(unknown)} (it has {', '.join(p.names)})")
+                names = tuple(n for n in p.names if n in chosen)
+            files = [folder / f"{n}.png" for n in names]
             reduce = reduce * p.reduce
             if crop is None:
                 crop = p.crop
