@@ -60,21 +60,27 @@ def run_baseline(baseline: Baseline, image: Image, quality: float) -> BaselineRe
 
 
 def encode_at_bpp(baseline: Baseline, image: Image, target_bpp: float,
-                  steps: int = SEARCH_STEPS) -> BaselineResult:
+                  steps: int = SEARCH_STEPS, nearest: bool = False) -> BaselineResult:
     """The best quality whose real file is <= target_bpp (or the lowest-rate setting if none
-    fits): `steps` bisections of the search knob; the time is the whole search's."""
+    fits): `steps` bisections of the search knob; the time is the whole search's. With
+    `nearest`, the smallest file found above the target instead when it is closer to it."""
     codes = _check(baseline, image)
     knob = baseline.search_knob()
     lo, hi = knob.lo, knob.hi
     t0 = time.perf_counter()
     best_x, best = lo, knob.encode(codes, lo)
+    above: tuple[float, bytes] | None = None
     for _ in range(steps):
         mid = 0.5 * (lo + hi)
         data = knob.encode(codes, mid)
         if 8.0 * len(data) / image.num_pixels <= target_bpp:
             lo, best_x, best = mid, mid, data
         else:
-            hi = mid
+            hi, above = mid, (mid, data)
+    target_bytes = target_bpp * image.num_pixels / 8.0
+    if nearest and above is not None and (abs(len(above[1]) - target_bytes)
+                                          < abs(len(best) - target_bytes)):
+        best_x, best = above
     t1 = time.perf_counter()
     decoded = _decode(baseline, best, codes, image)
     return BaselineResult(best, decoded, t1 - t0, time.perf_counter() - t1, best_x)

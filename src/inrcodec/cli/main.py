@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import sys
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -113,11 +112,11 @@ def encode(
                 err.print(f"[red]error:[/red] {exc}", highlight=False)
                 rows.append({"input": str(src), "error": str(exc)})
                 if json_out:
-                    out.print(json.dumps(rows[-1]), highlight=False)
+                    print(json.dumps(rows[-1]), flush=True)  # one line each: not wrapped
                 continue
             rows.append(result.summary() | {"input": str(src), "output": str(dest)})
             if json_out:
-                out.print(json.dumps(rows[-1], default=str), highlight=False)
+                print(json.dumps(rows[-1], default=str), flush=True)
     if not json_out and not quiet:
         _print_batch(rows)
     if failed:
@@ -290,36 +289,22 @@ def codecs() -> None:
         out.print(f"    {fields}", highlight=False)
 
 
-def sample_path() -> Path:
-    return Path(str(resources.files("inrcodec") / "data" / "kodim23_192x128.png"))
-
-
 @app.command()
 @handle_errors
 def demo(
-    codec: str = typer.Option("siren", "--codec", "-c"),
-    preset: str = typer.Option("default", "--preset", "-p"),
+    codec: str = typer.Option(DEFAULT_CODEC, "--codec", "-c"),
+    preset: str | None = typer.Option(None, "--preset", "-p"),
     steps: int | None = typer.Option(None, "--steps"),
+    sample: str = typer.Option("both", "--sample", help="smooth (kodim23), detailed (kodim01) "
+                               "or both."),
     outdir: Path = typer.Option(Path("demo-out"), "--outdir", help="Where to write results."),
 ) -> None:
-    """Encode and decode the sample image shipped in the package; print bpp and quality."""
-    from .. import api
-    from ..io import write_bytes, write_image
+    """Code the shipped samples, compare with JPEG, WebP, AVIF and JPEG XL at the same size."""
+    from .demo import SAMPLES, run_demo
 
-    outdir.mkdir(parents=True, exist_ok=True)
-    src = sample_path()
-    err.print(f"sample image: {src}")
-    settings = {"steps": steps} if steps else {}
-    with TrainingProgress(enabled=True) as bar:
-        result = api.encode(src, codec=codec, preset=preset, progress=bar, **settings)
-    inr = outdir / f"sample.{codec}.inr"
-    write_bytes(inr, bytes(result))
-    decoded = api.decode(inr.read_bytes())
-    png = outdir / f"sample.{codec}.png"
-    write_image(decoded, png)
-    check = api.evaluate(api.as_image(src), decoded, lpips=False)
-    print_summary(result, str(inr))
-    out.print(f"decoded to {png}: PSNR {check['psnr']:.2f} dB from the file")
+    if sample not in (*SAMPLES, "both"):
+        raise ConfigError(f"--sample must be one of {', '.join(SAMPLES)} or both")
+    run_demo(codec, preset, steps, outdir, list(SAMPLES) if sample == "both" else [sample])
 
 
 def _with_labels(loss: str, mask: Path, slice_: int | None, image: Any) -> Any:
