@@ -143,9 +143,10 @@ def search(encode: Callable[..., Any], codec: str, settings: Any, *,
            "tries": [dataclasses.asdict(a) for a in attempts]}
     if not met:
         what = f"{achieved:.4f} bpp" if by_bpp else f"{achieved:.2f} dB"
+        within = f"{tolerance:.0%}" if by_bpp else f"{tol:.2f} dB"
         warnings.warn(f"target {'bpp' if by_bpp else 'PSNR'} {target:g} not reached within "
-                      f"{tolerance:.0%}: the closest file has {what} ({knob.name} "
-                      f"{best_x:g}, {len(fulls)} full encodes)", RuntimeWarning, stacklevel=2)
+                      f"{within}: the closest file has {what} ({knob.name} {best_x:g}, "
+                      f"{len(fulls)} full encodes)", RuntimeWarning, stacklevel=2)
     return best, log
 
 
