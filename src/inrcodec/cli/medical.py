@@ -1,4 +1,5 @@
-"""`inrcodec medical ...`: train-unet, evaluate-unet, segment, overlays (a typer sub-app the main CLI mounts).
+"""`inrcodec medical ...`: train-unet, evaluate-unet, segment, overlays (a typer sub-app
+the main CLI mounts).
 
 The SINCO study itself is a bench spec (`inrcodec bench benchmarks/specs/sinco-*.toml`); its
 task metric (Dice) and loss terms (sinco) come from the medical plugin.
