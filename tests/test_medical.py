@@ -28,8 +28,9 @@ from inrcodec.metrics import TASK_METRICS, task_metric
 DATA = ROOT / "src" / "inrcodec" / "data"
 SAMPLE_MRI = DATA / "mri_flair_slice.nii.gz"
 SAMPLE_SEG = DATA / "mri_seg_slice.nii.gz"
-# The shipped U-Net on the shipped slice (held-out case, never seen in training): 0.713 measured
-SAMPLE_DICE_FLOOR = 0.65
+# The shipped U-Net on the shipped slice (OtherEXampleFromTCIA z87, a test case, never seen in
+# training or model selection): 0.901 measured (the first, one-case U-Net scored 0.713)
+SAMPLE_DICE_FLOOR = 0.85
 TINY = {"layers": 2, "width": 16, "steps": 60, "lr": 2e-3}
 
 
@@ -120,7 +121,7 @@ def test_shipped_unet_segments_sample(sample):
     image, gt = sample
     net = load_unet()
     assert not net.training and not any(p.requires_grad for p in net.parameters())
-    assert sum(p.numel() for p in net.parameters()) < 1_000_000
+    assert sum(p.numel() for p in net.parameters()) < 200_000  # cheap inside SINCO's loss
     score = dice(segment(image.data, net)[0], gt)
     assert score > SAMPLE_DICE_FLOOR, score
 

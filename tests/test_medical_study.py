@@ -122,7 +122,7 @@ def test_committed_sinco_specs_expand(spec):
 def test_medical_cli_errors(tmp_path):
     runner = CliRunner()
     for args, msg in (
-            (["medical", "train-unet", "--train-case", "A", "--test-case", "A"], "test case"),
+            (["medical", "train-unet", "--split", str(tmp_path / "none.json")], "no such split"),
             (["medical", "train-unet", "--init", str(tmp_path / "none.npz")], "no such"),
             (["medical", "segment", str(tmp_path / "v.nii.gz"), "--slice", "0"], "no such")):
         r = runner.invoke(app, args)

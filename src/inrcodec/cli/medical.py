@@ -1,4 +1,5 @@
-"""`inrcodec medical ...`: train-unet, segment, overlays (a typer sub-app the main CLI mounts).
+"""`inrcodec medical ...`: train-unet, evaluate-unet, segment, overlays (a typer sub-app
+the main CLI mounts).
 
 The SINCO study itself is a bench spec (`inrcodec bench benchmarks/specs/sinco-*.toml`); its
 task metric (Dice) and loss terms (sinco) come from the medical plugin.
@@ -15,58 +16,135 @@ from ..errors import ConfigError, InputError
 from .common import handle_errors
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
-                  help="Medical images: U-Net training, segmentation, segmentation overlays.")
+                  help="Medical images: U-Net training and evaluation, segmentation, "
+                  "segmentation overlays.")
 
 
 def train_unet_cmd(
-    data: Path = typer.Option(Path("../shared/data/mri"), "--data",
-                              help="Folder of cases (<case>/fla.nii.gz, seg.nii.gz, ...)."),
-    train_case: list[str] = typer.Option(["TCGA-DU-7294"], "--train-case",
-                                         help="Training case (repeatable)."),
-    test_case: str = typer.Option("OtherEXampleFromTCIA", "--test-case", help="Held-out case."),
-    modality: str = typer.Option("fla", "--modality", help="fla, t1, t1c or t2."),
-    epochs: int = typer.Option(30, "--epochs"),
-    batch: int = typer.Option(8, "--batch"),
-    lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
-    crop: int = typer.Option(96, "--crop", help="Training crop size (>= 240: whole slices)."),
-    gamma: float = typer.Option(1.5, "--gamma", help="Contrast jitter x**g, g in "
-                                "[1/gamma, gamma] (1: off)."),
+    data: Path = typer.Option(Path("../shared/data/mri/brats18"), "--data",
+                              help="Folder of cases (<case>/fla.nii.gz, seg.nii.gz)."),
+    split: Path | None = typer.Option(None, "--split", help="Split JSON (train / validation "
+                                      "/ test case names; default: the packaged BraTS split)."),
+    epochs: int = typer.Option(60, "--epochs"),
+    samples: int = typer.Option(1600, "--samples", help="Augmented crops per epoch."),
+    batch: int = typer.Option(16, "--batch"),
+    crop: int = typer.Option(128, "--crop", help="Training crop size (the network is applied "
+                             "to whole slices at test time)."),
+    lr: float = typer.Option(2e-3, "--lr", help="AdamW peak learning rate (cosine decay)."),
     seed: int = typer.Option(0, "--seed"),
-    init: Path | None = typer.Option(None, "--init", help="Start from these weights (a second "
-                                     "stage at a lower lr)."),
+    context: int = typer.Option(0, "--context", help="2.5D: neighbouring slices on each side "
+                                "as input channels (0: 2D, what SINCO's loss can use)."),
+    channels: str = typer.Option("8,16,32,64", "--channels", help="U-Net channels per level."),
+    stem: int = typer.Option(2, "--stem", help="1: full resolution; 2: the U-Net at H/2."),
+    modality: str = typer.Option("fla", "--modality", help="fla, t1, t1c or t2."),
+    checkpoints: Path = typer.Option(Path("runs/unet"), "--checkpoints",
+                                     help="Checkpoint folder (last.pt after every epoch)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --checkpoints."),
+    init: Path | None = typer.Option(None, "--init", help="Start from these weights."),
+    threads: int | None = typer.Option(None, "--threads", help="torch CPU threads."),
     output: Path = typer.Option(Path("unet_wt_flair.npz"), "-o", "--output",
-                                help="Weights file (.npz, fp16)."),
+                                help="Weights file (.npz, fp16): the best validation epoch."),
+    report: Path | None = typer.Option(None, "--report", help="Write STEM.md / STEM.json: "
+                                       "Dice on the validation and test cases."),
 ) -> None:
-    """Train the whole-tumour U-Net on TRAIN cases, report Dice on the held-out case."""
+    """Train the whole-tumour U-Net on the split's training cases, select it on the validation
+    cases, checkpoint every epoch (--resume continues), report validation and test Dice."""
     import torch
 
     from ..io import check_output_path
-    from ..medical.train_unet import train_unet
+    from ..medical.split import load_split
+    from ..medical.train_unet import TrainSettings, train
+    from ..medical.unet import load_unet, save_weights
 
     check_output_path(output)
-    if test_case in train_case:
-        raise ConfigError("the test case must not also be a training case")
     if init is not None and not init.is_file():
         raise InputError(f"{init}: no such weights file")
-    if epochs < 1 or batch < 1 or lr <= 0:
-        raise ConfigError("epochs and batch must be >= 1 and lr > 0")
-    torch.manual_seed(seed)
+    if threads is not None:
+        if threads < 1:
+            raise ConfigError("--threads must be >= 1")
+        torch.set_num_threads(threads)
+    settings = TrainSettings(epochs=epochs, samples=samples, batch=batch, crop=crop, lr=lr,
+                             seed=seed, context=context, channels=_channels(channels),
+                             stem=stem, modality=_modality(modality))
+    the_split = load_split(split)
     with progress_bar("[bold]{task.description}", "{task.fields[info]}") as bar:
-        task = bar.add_task("train", total=None, info="")
+        task = bar.add_task("epoch", total=None, info="")
 
-        def progress(step: int, total: int, loss: float) -> None:
-            bar.update(task, completed=step, total=total, info=f"loss {loss:.4f}")
+        def progress(step: int, steps: int, epoch: int, total: int, loss: float,
+                     score: float | None) -> None:
+            val = "" if score is None else f", val Dice {score:.3f}"
+            bar.update(task, completed=step, total=steps, description=f"epoch {epoch}/{total}",
+                       info=f"loss {loss:.4f}{val}")
 
-        log = train_unet(data, list(train_case), test_case, modality, epochs=epochs,
-                         batch=batch, lr=lr, crop=crop, gamma=gamma, seed=seed, out=output,
-                         init=init, progress=progress)
-    t = log["test"]
-    out.print(f"wrote {output}: trained on {', '.join(train_case)} ({log['train_slices']} "
-              f"slices, {log['seconds']:.0f} s)")
-    out.print(f"test {test_case}: volume Dice {t['volume_dice']:.3f} over {t['slices']} "
-              f"slices; mean slice Dice {t['mean_slice_dice']:.3f} over {t['tumour_slices']} "
-              f"tumour slices; 10 largest-tumour slices "
-              f"{log['test_10_largest']['mean_slice_dice']:.3f}")
+        run = train(data, the_split, settings, checkpoints, resume=resume,
+                    init=None if init is None else load_unet(init), progress=progress,
+                    log=lambda msg: bar.console.print(msg, highlight=False))
+    info = {"settings": run["settings"], "best_epoch": run["best_epoch"],
+            "best_validation_dice": run["best_score"], "train_seconds": run["seconds"],
+            "threads": run["threads"], "history": run["history"],
+            "split": {k: list(v) for k, v in the_split.parts().items()}}
+    save_weights(run["net"], output, info)
+    out.print(f"wrote {output}: epoch {run['best_epoch']} of {settings.epochs} (validation Dice "
+              f"{run['best_score']:.3f}), {run['seconds'] / 60:.0f} min of training")
+    if report is not None:
+        _evaluate_and_report(run["net"], data, the_split, report, info, str(output))
+
+
+def evaluate_unet_cmd(
+    unet: Path | None = typer.Option(None, "--unet", help="U-Net weights (default: shipped)."),
+    data: Path = typer.Option(Path("../shared/data/mri/brats18"), "--data",
+                              help="Folder of cases."),
+    split: Path | None = typer.Option(None, "--split", help="Split JSON (default: packaged)."),
+    output: Path = typer.Option(Path("segmenter"), "-o", "--output",
+                                help="Report stem: writes STEM.md and STEM.json."),
+) -> None:
+    """Dice of the U-Net on the split's validation and test cases: mean over each case's 10
+    largest-tumour slices, on Gaussian-blurred copies (sigma 2 px), and pooled per case."""
+    from ..medical.split import load_split
+    from ..medical.unet import default_weights_path, load_unet, weights_info
+
+    net = load_unet(unet)
+    info = weights_info(unet)
+    _evaluate_and_report(net, data, load_split(split), output, info,
+                         str(unet or default_weights_path().name))
+
+
+def _evaluate_and_report(net, data: Path, split, stem: Path, info: dict, weights: str) -> None:
+    from ..io import check_output_path
+    from ..medical.evaluate import evaluate, write_report
+    from ..medical.flops import describe
+    from ..medical.split import check_cases
+
+    check_output_path(stem.with_suffix(".md"))
+    check_cases(data, split, ("validation", "test"))
+    with progress_bar("[bold]{task.description}", eta=False) as bar:
+        bar.add_task("evaluating", total=None)
+        result = evaluate(net, data, split, ("validation", "test"))
+    arch = describe(net)
+    header = (f"# Whole-tumour segmenter: evaluation\n\nWeights `{weights}`; {arch['text']}. "
+              f"Written by `inrcodec medical evaluate-unet` / `train-unet --report`.\n")
+    js, md = write_report(result, stem, {"weights": weights, "architecture": arch,
+                                         "training": info}, header)
+    for part, block in result.items():
+        s = block["summary"]
+        out.print(f"{part}: mean Dice (10 largest) {s['mean_dice']:.3f}, blurred "
+                  f"{s['mean_dice_blurred']:.3f}, case-level {s['pooled_dice']:.3f}")
+    out.print(f"wrote {md} and {js}")
+
+
+def _channels(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(c) for c in text.split(","))
+    except ValueError:
+        raise ConfigError(f"--channels: comma list of integers, got {text!r}") from None
+
+
+def _modality(name: str) -> str:
+    from ..medical.datasets import MODALITIES
+
+    if name not in MODALITIES:
+        raise ConfigError(f"unknown modality {name!r} (choose from {', '.join(MODALITIES)})")
+    return name
 
 
 def segment_cmd(
@@ -173,6 +251,6 @@ def _source(row: dict) -> tuple:
     return load_image(ref)
 
 
-for _name, _fn in (("train-unet", train_unet_cmd), ("segment", segment_cmd),
-                   ("overlays", overlays_cmd)):
+for _name, _fn in (("train-unet", train_unet_cmd), ("evaluate-unet", evaluate_unet_cmd),
+                   ("segment", segment_cmd), ("overlays", overlays_cmd)):
     app.command(_name)(handle_errors(_fn))

@@ -19,8 +19,9 @@ from typing import Any
 
 _EXPORTS = {
     "SincoTerm": "task_loss", "sinco_loss": "task_loss", "dice": "dice", "soft_dice": "dice",
-    "UNet": "unet", "load_unet": "unet", "segment": "unet", "shipped_unet": "unet",
-    "load_case": "datasets",
+    "UNet": "unet", "UNetConfig": "unet", "load_unet": "unet", "segment": "unet",
+    "shipped_unet": "unet", "load_case": "datasets", "Split": "split", "load_split": "split",
+    "paper_bpp": "paper",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -1,151 +1,197 @@
-"""Train the whole-tumour U-Net on one case and test it on another (no test slice in training).
+"""Train the whole-tumour segmenter on the split's training cases, select it on the validation
+cases, checkpoint every epoch, resume.
 
-Recipe (SINCO trained with BCE, Adam 1e-4, batch 8): BCE + soft Dice loss over the batch (Dice
-helps with the small foreground fraction), Adam, batch 8, random left-right / up-down flips,
-contrast jitter (x ** g with g log-uniform in [1/gamma, gamma], before normalisation) and random
-`crop` x `crop` crops (half of them centred on a random tumour pixel, so that a CPU run sees
-enough tumour; the network is fully convolutional and is tested on whole 240x240 slices).
-Training slices: every slice of the training case(s) with brain in it (tumour or not). The saved
-weights are the last step's (no model selection on the test case).
+Recipe: BCE + soft Dice over the batch (Dice copes with the small foreground fraction; over the
+batch, a crop without tumour cannot make it degenerate), AdamW, a linear warm-up over the first
+epoch then a cosine decay to lr/100 at the last step, `samples` augmented crops per epoch
+(medical/augment.py). After each epoch the network is scored on the validation cases (mean
+Dice over each case's 10 largest-tumour slices, averaged over the cases: the target's own
+measure); the best epoch's weights are the run's result. The test cases never take part.
+
+Checkpoints (`<dir>/last.pt`, written atomically after every epoch): the model, the optimiser,
+the epoch, the best weights and score so far, the history, and the settings. An epoch's random
+draws depend only on (seed, epoch), so a resumed run continues exactly as an uninterrupted one
+would have (up to floating-point non-determinism of the kernels), and `resume` refuses a
+checkpoint written with other settings.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import math
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .datasets import Case, load_case
-from .dice import dice, soft_dice
-from .unet import UNet, freeze, normalise, save_weights
+from ..errors import ConfigError, InputError
+from .augment import SliceSet, augmentation, batch, epoch_samples
+from .datasets import load_case
+from .dice import soft_dice
+from .evaluate import evaluate
+from .split import Split, check_cases
+from .unet import UNet, UNetConfig, freeze
+
+CHECKPOINT = "last.pt"
+# step, steps in the epoch, epoch (1-based), epochs, running loss, last validation score
+Progress = Callable[[int, int, int, int, float, float | None], None]
 
 
-def case_tensors(case: Case, slices: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """-> images [N,1,H,W] in [0,1] (as read by the pipeline), masks [N,1,H,W] float."""
-    xs = torch.stack([case.image(k).data for k in slices])
-    ms = torch.from_numpy(np.stack([case.mask(k) for k in slices])[:, None].astype(np.float32))
-    return xs, ms
+@dataclass(frozen=True)
+class TrainSettings:
+    epochs: int = 60
+    samples: int = 1600  # crops per epoch
+    batch: int = 16
+    crop: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    tumour_fraction: float = 0.5
+    seed: int = 0
+    context: int = 0  # 2.5D: neighbouring slices on each side as channels
+    channels: tuple[int, ...] = (8, 16, 32, 64)
+    stem: int = 2
+    refine: int = 8
+    modality: str = "fla"
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.samples < 1 or self.batch < 1:
+            raise ConfigError("epochs, samples and batch must be >= 1")
+        if not (self.lr > 0 and self.weight_decay >= 0 and 0 <= self.tumour_fraction <= 1):
+            raise ConfigError("lr must be > 0, weight decay >= 0, tumour fraction in [0, 1]")
+        if self.crop < 16 or not 0 <= self.context <= 7:
+            raise ConfigError("crop must be >= 16 and context 0..7")
+        self.unet_config()  # architecture checks
+
+    def unet_config(self) -> UNetConfig:
+        return UNetConfig(tuple(self.channels), 2 * self.context + 1, self.stem, self.refine)
+
+    def to_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self) | {"channels": list(self.channels)}
 
 
-def random_crops(x: torch.Tensor, m: torch.Tensor, size: int, rng: np.random.Generator
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """size x size crops of each sample; half centred on a random tumour pixel when present."""
-    h, w = x.shape[-2:]
-    if size >= min(h, w):
-        return x, m
-    xs, ms = [], []
-    for i in range(x.shape[0]):
-        fg = torch.nonzero(m[i, 0])
-        if len(fg) and rng.random() < 0.5:
-            cy, cx = fg[rng.integers(len(fg))].tolist()
-            top = int(np.clip(cy - size // 2, 0, h - size))
-            left = int(np.clip(cx - size // 2, 0, w - size))
-        else:
-            top, left = int(rng.integers(h - size + 1)), int(rng.integers(w - size + 1))
-        xs.append(x[i, :, top:top + size, left:left + size])
-        ms.append(m[i, :, top:top + size, left:left + size])
-    return torch.stack(xs), torch.stack(ms)
+def lr_at(step: int, total: int, warmup: int, lr: float) -> float:
+    """Linear warm-up over `warmup` steps, then cosine from lr to lr/100 at `total`."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    t = (step - warmup) / max(1, total - warmup)
+    return lr * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0))))
 
 
-@torch.no_grad()
-def evaluate_case(net: torch.nn.Module, case: Case, slices: list[int] | None = None,
-                  batch: int = 8) -> dict[str, float]:
-    """Volume Dice over `slices` (default: brain slices) and mean per-slice Dice over the
-    slices with tumour among them."""
-    net.eval()
-    slices = case.brain_slices() if slices is None else slices
-    preds = []
-    for i in range(0, len(slices), batch):
-        x, _ = case_tensors(case, slices[i:i + batch])
-        preds.append((net(normalise(x))[:, 0] > 0).numpy())
-    pred = np.concatenate(preds)
-    gt = np.stack([case.mask(k) for k in slices])
-    per = [dice(p, g) for p, g in zip(pred, gt, strict=True) if g.any()]
-    return {"volume_dice": dice(pred, gt), "mean_slice_dice": float(np.mean(per)) if per else 1.0,
-            "slices": len(slices), "tumour_slices": len(per)}
+def loss_fn(logits: torch.Tensor, masks: torch.Tensor) -> torch.Tensor:
+    prob = torch.sigmoid(logits)
+    return F.binary_cross_entropy_with_logits(logits, masks) + \
+        1 - soft_dice(prob.reshape(1, -1), masks.reshape(1, -1))[0]
 
 
-def train_unet(root: str | Path, train_cases: list[str], test_case: str, modality: str = "fla",
-               *, epochs: int = 40, batch: int = 8, lr: float = 1e-4, crop: int = 128,
-               gamma: float = 1.5, seed: int = 0, init: str | Path | None = None,
-               out: str | Path | None = None,
-               progress: Callable[[int, int, float], None] | None = None) -> dict:
-    """Train, save (fp16 .npz, atomically) and return the log with test Dice."""
-    if test_case in train_cases:
-        raise ValueError("the test case must not be a training case")
-    torch.manual_seed(seed)
-    rng = np.random.default_rng(seed)
-    xs, ms = [], []
-    for name in train_cases:
-        case = load_case(root, name, modality)
-        x, m = case_tensors(case, case.brain_slices())
-        xs.append(x)
-        ms.append(m)
-    x_all, m_all = torch.cat(xs), torch.cat(ms)
-    test = load_case(root, test_case, modality)
-    if init is not None:  # continue from saved weights (e.g. a second, lower-lr stage)
-        from .unet import load_unet
+def _save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    from ..io.files import atomic_write
 
-        net = load_unet(init)
+    atomic_write(path, lambda tmp: torch.save(state, tmp))
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no checkpoint to resume from")
+    try:
+        return torch.load(p, map_location="cpu", weights_only=False)
+    except Exception as exc:  # torch raises many types for damaged files
+        raise InputError(f"{p}: unreadable checkpoint ({type(exc).__name__}: {exc})") from None
+
+
+def validation_score(result: dict[str, Any]) -> float:
+    return float(result["validation"]["summary"]["mean_dice"])
+
+
+def train(root: str | Path, split: Split, settings: TrainSettings, checkpoints: str | Path, *,
+          resume: bool = False, init: UNet | None = None, progress: Progress | None = None,
+          log: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run (or resume) the training; returns {"net": best network (frozen), "best_epoch",
+    "best_score", "history", "seconds", "settings"}."""
+    check_cases(root, split, ("train", "validation"))
+    ckpt_dir = Path(checkpoints)
+    ckpt_path = ckpt_dir / CHECKPOINT
+    torch.manual_seed(settings.seed)  # the initial weights
+    net = UNet(settings.unet_config()) if init is None else copy.deepcopy(init)
+    if net.config != settings.unet_config():
+        raise ConfigError(f"--init: the weights' architecture {net.config} is not the one asked "
+                          f"for ({settings.unet_config()})")
+    for q in net.parameters():
+        q.requires_grad_(True)
+    opt = torch.optim.AdamW(net.parameters(), lr=settings.lr,
+                            weight_decay=settings.weight_decay)
+    start, history, seconds = 0, [], 0.0
+    best: dict[str, Any] = {"epoch": 0, "score": -1.0, "state": None}
+    if resume:
+        state = load_checkpoint(ckpt_path)
+        if state.get("settings") != settings.to_json() or \
+                state.get("split") != {k: list(v) for k, v in split.parts().items()}:
+            raise ConfigError(f"{ckpt_path}: written with other settings or another split "
+                              f"(it has {state.get('settings')})")
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start, history, best = state["epoch"], state["history"], state["best"]
+        seconds = state.get("seconds", 0.0)
+    elif ckpt_path.exists():
+        raise ConfigError(f"{ckpt_path} exists: pass --resume to continue that run, or choose "
+                          "another checkpoint folder")
+    ckpt_dir.mkdir(parents=True, exist_ok=True)
+    say = log or (lambda _msg: None)
+    if start < settings.epochs:
+        say(f"loading {len(split.train)} training and {len(split.validation)} validation cases")
+        slices = SliceSet.load(root, split.train, settings.modality)
+        val_cases = {n: load_case(root, n, settings.modality) for n in split.validation}
+        say(f"{len(slices)} training slices ({int((slices.area > 0).sum())} with tumour)")
+    steps = math.ceil(settings.samples / settings.batch)
+    total = steps * settings.epochs
+    pipeline = augmentation(settings.crop)
+    for epoch in range(start, settings.epochs):
+        t0 = time.perf_counter()
+        rng = np.random.default_rng([settings.seed, epoch])
+        pipeline.set_random_state(seed=int(rng.integers(2**31)))
+        picks = epoch_samples(slices.area, settings.samples, settings.tumour_fraction, rng)
         net.train()
-        for q in net.parameters():
-            q.requires_grad_(True)
-    else:
-        net = UNet()
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    n = x_all.shape[0]
-    steps_per_epoch = (n + batch - 1) // batch
-    total = epochs * steps_per_epoch
-    t0, step, history = time.perf_counter(), 0, []
-    for epoch in range(epochs):
-        net.train()
-        order = rng.permutation(n)
         running = 0.0
-        for i in range(0, n, batch):
-            idx = torch.from_numpy(order[i:i + batch])
-            x = x_all[idx]
-            if gamma > 1:  # contrast jitter: x ** g, log g uniform in [-log gamma, log gamma]
-                g = torch.from_numpy(np.exp(rng.uniform(-1, 1, (len(idx), 1, 1, 1))
-                                            * np.log(gamma))).float()
-                x = x.clamp_min(0) ** g
-            # normalised per whole slice (as at test time), then cropped
-            x, m = random_crops(normalise(x), m_all[idx], crop, rng)
-            if rng.random() < 0.5:
-                x, m = x.flip(-1), m.flip(-1)
-            if rng.random() < 0.5:
-                x, m = x.flip(-2), m.flip(-2)
-            logits = net(x)
-            prob = torch.sigmoid(logits)
-            # Dice over the whole batch (a crop without tumour cannot make it degenerate)
-            loss = F.binary_cross_entropy_with_logits(logits, m) + \
-                1 - soft_dice(prob.reshape(1, -1), m.reshape(1, -1))[0]
+        last_score = history[-1]["validation"] if history else None
+        for i in range(steps):
+            x, m = batch(pipeline, slices, picks[i * settings.batch:(i + 1) * settings.batch],
+                         settings.context)
+            for group in opt.param_groups:
+                group["lr"] = lr_at(epoch * steps + i, total, steps, settings.lr)
+            loss = loss_fn(net(x), m)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            step += 1
-            running += float(loss.detach())
+            running += (float(loss.detach()) - running) / (i + 1)
             if progress is not None:
-                progress(step, total, float(loss.detach()))
-        history.append({"epoch": epoch + 1, "loss": running / steps_per_epoch})
-    seconds = time.perf_counter() - t0
-    freeze(net)
-    study = test.largest_tumour_slices(10)
-    log = {
-        "init": None if init is None else str(init), "train_cases": list(train_cases),
-        "test_case": test_case, "modality": modality,
-        "epochs": epochs, "batch": batch, "lr": lr, "seed": seed, "train_slices": n,
-        "loss": "bce+soft_dice(batch)", "crop": crop, "gamma": gamma,
-        "augmentation": "random flips (lr, ud), gamma contrast jitter, random crops "
-                        "(half centred on tumour)",
-        "seconds": seconds, "history": history,
-        "test": evaluate_case(net, test),
-        "test_10_largest": evaluate_case(net, test, study) | {"slice_ids": study},
-        "train": evaluate_case(net, load_case(root, train_cases[0], modality)),
-    }
-    if out is not None:
-        save_weights(net, out, log)
-    return log
+                progress(i + 1, steps, epoch + 1, settings.epochs, running, last_score)
+        net.eval()
+        result = evaluate(net, root, split, ("validation",), settings.modality, val_cases,
+                          pooled=False)
+        score = validation_score(result)
+        seconds += time.perf_counter() - t0
+        s = result["validation"]["summary"]
+        history.append({"epoch": epoch + 1, "loss": running, "validation": score,
+                        "validation_blurred": s["mean_dice_blurred"], "seconds": seconds})
+        if score > best["score"]:
+            best = {"epoch": epoch + 1, "score": score,
+                    "state": {k: v.detach().clone() for k, v in net.state_dict().items()}}
+        _save_checkpoint(ckpt_path, {
+            "epoch": epoch + 1, "model": net.state_dict(), "optimizer": opt.state_dict(),
+            "best": best, "history": history, "seconds": seconds,
+            "settings": settings.to_json(),
+            "split": {k: list(v) for k, v in split.parts().items()}})
+        say(f"epoch {epoch + 1}/{settings.epochs}: loss {running:.4f}, validation Dice "
+            f"(10 largest) {score:.4f}, blurred {s['mean_dice_blurred']:.4f}, "
+            f"{seconds / 60:.1f} min so far" + (" (best)" if best["epoch"] == epoch + 1 else ""))
+    final = UNet(settings.unet_config())
+    final.load_state_dict(best["state"] if best["state"] is not None else net.state_dict())
+    return {"net": freeze(final), "best_epoch": best["epoch"], "best_score": best["score"],
+            "history": history, "seconds": seconds, "settings": settings.to_json(),
+            "threads": torch.get_num_threads()}
