@@ -179,9 +179,10 @@ def train(
     the best score); with `validate`, the state after every `validate_every`-th update (and
     after the last) is scored by validate() instead (e.g. the loss with the latents rounded,
     as Cool-chic 1.0 validates every 100 steps), and patience counts those scores. With
-    keep_best the module ends holding the best scored state (also after a non-finite loss). With patience=n, after n scores without a
-    new best the best state is reloaded (reload_best) and on_plateau(step, opt) may change
-    the optimiser (lower its rates) or return True to stop. Inside `time_limit`, the loop
+    keep_best the module ends holding the best scored state (also after a non-finite loss).
+    With patience=n, after n scores without a new best the best state is reloaded
+    (reload_best) and on_plateau(step, opt) may change the optimiser (lower its rates) or
+    return True to stop. Inside `time_limit`, the loop
     stops before a step that would start after the deadline, and with a time share per step
     it runs on the clock: `step` (what schedule, objective and progress see) is
     steps x elapsed / (steps x share), repeated or skipped as the machine is fast or slow.
