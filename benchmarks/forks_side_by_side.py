@@ -170,6 +170,36 @@ def _fmt(values: list[float], digits: int) -> str:
             f"[{min(values):.{digits}f}, {max(values):.{digits}f}]")
 
 
+NOTES = """
+## Differences that remain (by design)
+
+- NIF: the reference quantises weights by truncation toward zero in float16 (QAT and file),
+  writes the decoded image by truncating to 8 bits, and codes each tensor with brotli; ours
+  rounds, and codes with a Laplace range coder or brotli, whichever is shorter. Its best state
+  is the one after an iteration's last sub-image step, ours the one the score was measured on.
+- Cool-chic 1.0: ReduceLROnPlateau counts a validation as better only below best x (1 - 1e-4);
+  ours, any lower value (neither lowers the rate within 1,000 steps). Both forks code the
+  latents and networks with their own integer ARM and quantisation-step search; ours with
+  inrcodec's (same context set, the scale clamped to the coder's table after training).
+- Cool-chic 2.0: its warm-up and phases as in its "faster" preset; the networks' steps chosen by
+  inrcodec's rate-distortion search instead of its greedy one.
+
+## Reproduce
+
+    python benchmarks/forks_side_by_side.py --runs cc1:mse,nif:mse,cc1:lcssim,nif:lcssim \\
+        --seeds 1,2,3 --sides fork,ours            # resumes from forks_side_by_side.jsonl
+    python benchmarks/forks_side_by_side.py --runs cc2:mse,cc2:lcssim --seeds 1,2,3
+
+The forks are set up by `benchmarks/forks_env.sh NIF_GIT COOLCHIC_GIT /work/forks` (`git
+archive` of INRAnalysis-ICIP24/nif, main, and INRAnalysis-ICIP24/cool-chic, 1.0-adaptations and
+2.0-adaptations; a venv with torch 2.13, brotli, pytorch-msssim, einops, fvcore, pyyaml and
+scipy; a shim folder with torchvision's transforms, a no-op tensorboard writer, skimage.io over
+Pillow, an LPIPS stub (the 1.0 fork's stats import it; we measure LPIPS ourselves) and, in
+sitecustomize.py, torch 2.13's schedulers without `verbose`). CPU estimate per seed (one
+thread): NIF ~10 min per side, Cool-chic 1.0 ~3 min, Cool-chic 2.0 ~25 min.
+"""
+
+
 def report(rows: list[dict[str, Any]], out_md: Path) -> None:
     lines = ["# The ICIP24 forks and ours side by side (kodim23 at half size, lambda 1e-3 / "
              "NIF config 120)", "",
@@ -201,7 +231,7 @@ def report(rows: list[dict[str, Any]], out_md: Path) -> None:
                             f"{fork_bpp[0]:.3f}-{fork_bpp[1]:.3f} bpp / {fork_psnr[0]:.2f}-"
                             f"{fork_psnr[1]:.2f} dB: {'inside' if inside else 'outside'} the "
                             "fork's spread")
-    out_md.write_text("\n".join(lines + ["", *verdicts, ""]))
+    out_md.write_text("\n".join(lines + ["", *verdicts, ""]) + NOTES)
 
 
 def main() -> None:
