@@ -247,3 +247,8 @@ def test_residual_arm_adds_its_input():
     mu, _, _ = arm([grid])
     ctx, _ = arm.contexts([grid])  # zero residual layers pass their input through
     assert torch.equal(mu, torch.relu(ctx[0]))
+
+
+def test_fork_plans_a_step_per_sub_image_for_time_budgets():
+    assert NIFCodec.planned_steps(NIFCodec.make_settings("fork-120")) == (1500 + 200) * 4
+    assert NIFCodec.planned_steps(NIFCodec.make_settings("120")) == 1500 + 200

@@ -262,6 +262,12 @@ class NIFCodec(WeightINRCodec):
         if not isinstance(s.signed, bool):
             raise ConfigError("nif: signed must be true or false")
 
+    @classmethod
+    def planned_steps(cls, s: NIFSettings) -> int:
+        # the fork's iterations are one optimiser step (and one progress event) per sub-image
+        per = s.patching ** 2 if s.schedule == "fork" else 1
+        return (s.steps + s.qat_steps) * per
+
     def build(self, s: NIFSettings, channels: int) -> NIFNet:
         return NIFNet(channels, tuple(s.hidden), tuple(s.mod_hidden), s.freqs, s.mod_freqs,
                       s.base, s.omega, s.sigma, s.signed)
