@@ -35,7 +35,9 @@ class CoolChicSettings:
     arm_residual: bool = False
     # -- encoder only --
     # "default", or "cc1" / "cc2": train as the ICIP 2024 study's Cool-chic 1.0 / 2.0
-    # adaptations do (recipes.py: their loops, initialisation, learned gains, clamp, rate model)
+    # adaptations do (recipes.py: their loops, initialisation, learned gains, clamp, rate model);
+    # those ignore proxy, temperature, noise, latent_gain, ste_*, upsampling_lr_scale, compile
+    # and bf16
     recipe: str = "default"
     lmbda: float = 1e-3
     steps: int = 4000
