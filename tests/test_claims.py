@@ -85,3 +85,26 @@ def test_claims_written_with_the_twice_as_long_runs(tmp_path):
     assert [g["claim"] for g in got] == ["C1", "C2", "C3", "C4",
                                          "C1 (x2)", "C2 (x2)", "C3 (x2)", "C4 (x2)"]
     assert got[4]["verdict"] == "reproduced"
+
+
+@pytest.mark.parametrize("name,inr_jobs", [
+    ("study-kodak6-half", 4 * (6 * 4 + 5 * 3 + 5 * 3)),
+    ("study-kodak6-half-samelambda", 4 * 6 * 4),
+    ("study-kodak6-half-calibration", 2 * 2 * 5),
+    ("study-kodak6-half-x2", 2 * (6 * 2 + 5)),
+    ("nif-kodak24-half", 24),
+])
+def test_study_specs_expand_to_their_budgeted_grids(name, inr_jobs):
+    from conftest import ROOT
+
+    from inrcodec.bench.grid import expand
+    from inrcodec.bench.spec import load_spec
+
+    kodak = ROOT.parent / "shared" / "data" / "kodak"
+    if not kodak.is_dir():
+        pytest.skip("needs the Kodak images")
+    spec = load_spec(ROOT / "benchmarks" / "specs" / f"{name}.toml")
+    jobs = [j for j in expand(spec) if j.kind == "inr"]
+    assert len(jobs) == inr_jobs
+    # every Cool-chic loss is its reference's: the averaged composites
+    assert not {j.loss for j in jobs if j.codec.startswith("coolchic")} & {"lcssim", "l1ssim"}
