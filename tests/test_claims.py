@@ -96,7 +96,6 @@ def test_claims_written_with_the_twice_as_long_runs(tmp_path):
 ])
 def test_study_specs_expand_to_their_budgeted_grids(name, inr_jobs):
     from conftest import ROOT
-
     from inrcodec.bench.grid import expand
     from inrcodec.bench.spec import load_spec
 
