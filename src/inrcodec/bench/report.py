@@ -280,6 +280,8 @@ def _html(out, db, rows, done, failed, images, curves, figures, bd_rows, found, 
           _fmt(r["jobs_failed"])] for r in runs]))
     parts.append("<p class='note'>Data: <a href='results.csv'>results.csv</a>, "
                  "<a href='curves.csv'>curves.csv</a>, <a href='bd.csv'>bd.csv</a>, "
-                 "<a href='findings.csv'>findings.csv</a>, <a href='timing.csv'>timing.csv</a>."
-                 "</p></body></html>")
+                 "<a href='findings.csv'>findings.csv</a>, <a href='timing.csv'>timing.csv</a>, "
+                 "<a href='bd_per_image.csv'>bd_per_image.csv</a> (each loss against MSE image "
+                 "by image), <a href='claims.csv'>claims.csv</a> (the ICIP 2024 study's claims "
+                 "C1-C4).</p></body></html>")
     return "\n".join(parts)
