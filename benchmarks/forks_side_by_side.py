@@ -171,6 +171,17 @@ def _fmt(values: list[float], digits: int) -> str:
 
 
 NOTES = """
+## Module checks and warm-up statistics
+
+`forks_module_check.py` (`forks_module_check.txt`): with the same weights and inputs, our
+`fork-120` NIF network and the NIF fork's differ by 3.8e-6 on the image; our Cool-chic v1
+`icip24` model and the 1.0 fork's give the same x^ (1.8e-6), rate and gradients (latents 4e-9,
+gains 7e-10); our `learned-2d` upsampling and the 2.0 fork's agree exactly with a random
+kernel. Cool-chic 1.0's 200-step warm-up trials on this image (validation loss x 1e3, lambda
+1e-3, MSE): the fork 1.55, 1.64, 1.71, 1.76, 1.92, 1.96 over its seeds; ours 1.63, 1.64, 1.85,
+2.02, 2.04: the same spread, so a single encode's distance from the fork says little; the rows
+above give the spread over seeds of whole encodes.
+
 ## Differences that remain (by design)
 
 - NIF: the reference quantises weights by truncation toward zero in float16 (QAT and file),
