@@ -47,7 +47,8 @@ def check_nif(path: str) -> float:
     codec = NIFCodec()
     o = codec.build(codec.make_settings("fork-120"), 3)
     pairs = [(o.tail, f.tail), (o.modulator.tail, f.modulator.tail),
-             *zip(o.body, f.body), *zip(o.modulator.layers[1:], f.modulator.hidden_layers)]
+             *zip(o.body, f.body, strict=True),
+             *zip(o.modulator.layers[1:], f.modulator.hidden_layers, strict=True)]
     with torch.no_grad():
         o.head.weight.copy_(f.head.weight[:, _perm(16)])
         o.head.bias.copy_(f.head.bias)
