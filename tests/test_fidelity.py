@@ -252,3 +252,29 @@ def test_residual_arm_adds_its_input():
 def test_fork_plans_a_step_per_sub_image_for_time_budgets():
     assert NIFCodec.planned_steps(NIFCodec.make_settings("fork-120")) == (1500 + 200) * 4
     assert NIFCodec.planned_steps(NIFCodec.make_settings("120")) == 1500 + 200
+
+
+def test_integer_arm_follows_the_float_residual_arm():
+    import numpy as np
+
+    from inrcodec.codecs.coolchic.arm_int import ACT_BITS, IntARM, IntLayer
+
+    g = torch.Generator().manual_seed(5)
+    arm = ARM(12, (12, 12), residual=True)
+    k = 8
+    layers = []
+    with torch.no_grad():
+        for la, res in zip(arm.layers, arm.residual, strict=True):
+            w = torch.round(torch.randn(la.weight.shape, generator=g) * 0.3 * 2 ** k)
+            b = torch.round(torch.randn(la.bias.shape, generator=g) * 0.3 * 2 ** k)
+            la.weight.copy_(w / 2 ** k)
+            la.bias.copy_(b / 2 ** k)
+            layers.append(IntLayer(w.long().numpy(), b.long().numpy(), k, k, res))
+    grid = torch.randint(-6, 7, (1, 1, 9, 11), generator=g).float()
+    ctx, _ = arm.contexts([grid])
+    mu, log_scale, _ = arm([grid])
+    raw = IntARM(layers).raw(ctx.t().numpy().astype(np.int64)) / 2.0 ** ACT_BITS
+    # only the per-layer floor to 2^-ACT_BITS separates them; without the residual in the
+    # integer layers they would differ by the size of the context values
+    assert np.abs(raw[:, 0] - mu.detach().numpy()).max() < 0.05
+    assert np.abs(raw[:, 1] - log_scale.detach().numpy()).max() < 0.05
