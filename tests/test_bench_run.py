@@ -115,8 +115,12 @@ def test_report_files_and_browser_check(resumed, tmp_path):
     page = (out / "index.html").read_text()
     for name in ("rd_siren.png", "rd_siren.svg"):
         assert (out / "figures" / name).stat().st_size > 1000
-    for name in ("results.csv", "curves.csv", "bd.csv", "findings.csv", "timing.csv"):
+    for name in ("results.csv", "curves.csv", "bd.csv", "findings.csv", "timing.csv",
+                 "bd_per_image.csv", "claims.csv"):
         assert (out / name).stat().st_size > 0
+    assert "siren,l1,mse,psnr," in (out / "bd_per_image.csv").read_text()
+    claims = (out / "claims.csv").read_text()  # a siren grid cannot speak to the claims
+    assert claims.count("inconclusive") == 4 and "C4" in claims
     assert len(list((out / "crops" / "siren").glob("*.png"))) == 1 + 2 + 2  # orig, losses, bases
     assert (out / "results.csv").read_text().count("\n") == TOTAL + 1
     bd_csv = (out / "bd.csv").read_text()

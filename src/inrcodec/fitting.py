@@ -34,6 +34,8 @@ Schedule = Callable[[int, torch.optim.Optimizer], None]
 OptimizerFactory = Callable[[list[torch.nn.Parameter]], torch.optim.Optimizer]
 # (step, optimiser) -> stop?: called when `patience` scores went by without a new best
 PlateauFn = Callable[[int, torch.optim.Optimizer], bool]
+# (step, prediction) -> the number a step is scored by instead of its loss (lower is better)
+ScoreFn = Callable[[int, torch.Tensor | None], float]
 
 
 @dataclass
@@ -150,6 +152,9 @@ def train(
     grad_clip: float = 0.0,
     keep_best: bool = True,
     window: int = 1,
+    score: ScoreFn | None = None,
+    validate: Callable[[], float] | None = None,
+    validate_every: int = 100,
     patience: int = 0,
     reload_best: bool = True,
     on_plateau: PlateauFn | None = None,
@@ -169,10 +174,15 @@ def train(
 
     Scores: with window=1 every step's loss; with window=k the mean loss of each k
     consecutive steps (one optimiser step per sub-batch, e.g. per sub-image), credited to
-    the state at the window's first step. With keep_best the module ends holding the best
-    scored state (also after a non-finite loss). With patience=n, after n scores without a
-    new best the best state is reloaded (reload_best) and on_plateau(step, opt) may change
-    the optimiser (lower its rates) or return True to stop. Inside `time_limit`, the loop
+    the state at the window's first step; with `score`, score(step, pred) instead of the
+    loss (e.g. a squared error, to keep the best PSNR whatever the loss; best_loss is then
+    the best score); with `validate`, the state after every `validate_every`-th update (and
+    after the last) is scored by validate() instead (e.g. the loss with the latents rounded,
+    as Cool-chic 1.0 validates every 100 steps), and patience counts those scores. With
+    keep_best the module ends holding the best scored state (also after a non-finite loss).
+    With patience=n, after n scores without a new best the best state is reloaded
+    (reload_best) and on_plateau(step, opt) may change the optimiser (lower its rates) or
+    return True to stop. Inside `time_limit`, the loop
     stops before a step that would start after the deadline, and with a time share per step
     it runs on the clock: `step` (what schedule, objective and progress see) is
     steps x elapsed / (steps x share), repeated or skipped as the machine is fast or slow.
@@ -212,18 +222,21 @@ def train(
         value = float(loss.detach())
         if not math.isfinite(value):
             break  # diverged: keep the best state seen so far
-        scored, improved = (step + 1) % window == 0, False
+        scored, improved = validate is None and (step + 1) % window == 0, False
+        mark = value if score is None else score(step, pred)
         if window > 1:
             if step % window == 0:
                 window_sum = 0.0
                 window_state = best.snapshot() if best.keep else None
-            window_sum += value
+            window_sum += mark
         if scored:  # before the update: the saved state is the one that produced the score
-            improved = best.offer(value if window == 1 else window_sum / window, window_state)
+            improved = best.offer(mark if window == 1 else window_sum / window, window_state)
         loss.backward()
         clip_gradients(opt, grad_clip)
         opt.step()
         run = i
+        if validate is not None and ((step + 1) % validate_every == 0 or step + 1 == steps):
+            scored, improved = True, best.offer(validate())  # the state after the update
         if progress is not None:
             psnr = None if pred is None or target is None else psnr_float(pred, target)
             progress(Progress(phase, offset + step + 1, total or steps, value, psnr))

@@ -9,8 +9,20 @@ scalar. With d = pred - target:
     logcosh  mean(d + softplus(-2 d) - ln 2) (a numerically stable log(cosh(d)))
     ssim     1 - SSIM                       (Gaussian window, data range 1)
     msssim   1 - MS-SSIM                    (window and levels shrink for small images)
-    lcssim   logcosh + 0.01 (1 - SSIM)      (NIF's default)
+    lcssim   logcosh + 0.01 (1 - SSIM)      (NIF's default; the NIF fork's logcosh_ssim)
     l1ssim   0.8 l1 + 0.2 (1 - SSIM)
+
+The ICIP 2024 loss study's reference code defines its composites per codec, and the study
+uses those definitions (README, Losses):
+
+    cc_lcssim   (logcosh + 0.01 (1 - SSIM)) / 2   the Cool-chic forks average the weighted
+    cc_l1ssim   (0.8 l1 + 0.2 (1 - SSIM)) / 2     terms of a composite (torch.cat().mean())
+    nif_l1ssim  l1 + 0.01 (1 - SSIM)              the NIF fork sums them; its l1_ssim
+
+`mse` is both forks' l2 (the mean of squares); `rmse` is the paper's Eq. 5. NIF's fork trains
+on images mapped to [-1, 1]: inside `value_scale(2.0)` the pointwise terms (l1, mse, rmse,
+logcosh) see d = 2 (pred - target), exactly what they compute on the mapped images, while
+SSIM (invariant to the mapping with its data range) is unchanged.
 
 Plugins add terms with `register` (see `plugins`). A term that needs more than the two images
 (a segmentation reference, say) has a `bind(context)` method; `WeightedSum.bind` hands it the
@@ -21,7 +33,9 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import torch
@@ -34,23 +48,42 @@ from .ssim import ms_ssim, ssim
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 _LN2 = math.log(2.0)
+_SCALE: ContextVar[float] = ContextVar("inrcodec_loss_value_scale", default=1.0)
+
+
+@contextmanager
+def value_scale(scale: float) -> Iterator[None]:
+    """Pointwise terms evaluated inside see (pred - target) * scale: 2.0 is the loss on images
+    mapped from [0, 1] to [-1, 1] (NIF's reference), SSIM terms are unaffected."""
+    token = _SCALE.set(float(scale))
+    try:
+        yield
+    finally:
+        _SCALE.reset(token)
+
+
+def _diff(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    d = pred - target
+    s = _SCALE.get()
+    return d if s == 1.0 else d * s
 
 
 def l1(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return (pred - target).abs().mean()
+    return _diff(pred, target).abs().mean()
 
 
 def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return (pred - target).square().mean()
+    return _diff(pred, target).square().mean()
 
 
 def rmse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The ICIP 2024 paper's Eq. 5: sqrt(mean d^2)."""
     # eps keeps the gradient finite at a perfect fit
-    return torch.sqrt((pred - target).square().mean() + 1e-12)
+    return torch.sqrt(_diff(pred, target).square().mean() + 1e-12)
 
 
 def logcosh(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    d = pred - target
+    d = _diff(pred, target)
     return (d + F.softplus(-2.0 * d) - _LN2).mean()
 
 
@@ -70,9 +103,25 @@ def l1ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return 0.8 * l1(pred, target) + 0.2 * ssim_loss(pred, target)
 
 
+def cc_lcssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The Cool-chic forks' "log_cosh:1.0+ssim:0.01": the mean of the two weighted terms."""
+    return 0.5 * (logcosh(pred, target) + 0.01 * ssim_loss(pred, target))
+
+
+def cc_l1ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The Cool-chic forks' "l1:0.8+ssim:0.2": the mean of the two weighted terms."""
+    return 0.5 * (0.8 * l1(pred, target) + 0.2 * ssim_loss(pred, target))
+
+
+def nif_l1ssim(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """The NIF fork's l1_ssim (its Kodak loss ablation): l1 + 0.01 (1 - SSIM), summed."""
+    return l1(pred, target) + 0.01 * ssim_loss(pred, target)
+
+
 LOSSES: dict[str, Loss] = {
     "l1": l1, "mse": mse, "rmse": rmse, "logcosh": logcosh, "ssim": ssim_loss,
     "msssim": msssim_loss, "lcssim": lcssim, "l1ssim": l1ssim,
+    "cc_lcssim": cc_lcssim, "cc_l1ssim": cc_l1ssim, "nif_l1ssim": nif_l1ssim,
 }
 BUILTIN_LOSSES = tuple(LOSSES)  # the terms above; plugins add theirs to LOSSES
 

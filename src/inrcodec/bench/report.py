@@ -6,6 +6,8 @@
     DIR/results.csv       every job row         DIR/curves.csv    averaged RD points
     DIR/bd.csv            BD-rate / BD-metric   DIR/findings.csv  best loss per metric
     DIR/timing.csv        seconds per image per codec configuration
+    DIR/bd_per_image.csv  each loss against MSE image by image: mean, sd, min, max (perimage)
+    DIR/claims.csv        the ICIP 2024 study's claims C1-C4 judged from the rows (claims)
 
 Every number comes from the database; nothing is typed in.
 """
@@ -23,6 +25,7 @@ from typing import Any
 from ..errors import ConfigError
 from . import plots
 from .analysis import bd_table, findings, timing
+from .claims import write_claims
 from .crops import visual_crops
 from .curves import (
     METRIC_LABELS,
@@ -32,6 +35,7 @@ from .curves import (
     task_metric_names,
     with_task_metrics,
 )
+from .perimage import spread_table
 from .store import Store
 
 # ---------------------------------------------------------------------------------------------
@@ -131,6 +135,8 @@ def write_report(db: str | os.PathLike, out: str | os.PathLike, *, crop_image: s
         for c in curves for p in c.points])
     _write_csv(out / "bd.csv", [r.__dict__ for r in bd_rows])
     _write_csv(out / "findings.csv", found)
+    _write_csv(out / "bd_per_image.csv", spread_table(rows))
+    write_claims(rows, out / "claims.csv")
     _write_csv(out / "timing.csv", times)
     page = _html(out, db, rows, done, failed, images, curves, figures, bd_rows, found, times,
                  crops, runs, metrics)
@@ -274,6 +280,8 @@ def _html(out, db, rows, done, failed, images, curves, figures, bd_rows, found, 
           _fmt(r["jobs_failed"])] for r in runs]))
     parts.append("<p class='note'>Data: <a href='results.csv'>results.csv</a>, "
                  "<a href='curves.csv'>curves.csv</a>, <a href='bd.csv'>bd.csv</a>, "
-                 "<a href='findings.csv'>findings.csv</a>, <a href='timing.csv'>timing.csv</a>."
-                 "</p></body></html>")
+                 "<a href='findings.csv'>findings.csv</a>, <a href='timing.csv'>timing.csv</a>, "
+                 "<a href='bd_per_image.csv'>bd_per_image.csv</a> (each loss against MSE image "
+                 "by image), <a href='claims.csv'>claims.csv</a> (the ICIP 2024 study's claims "
+                 "C1-C4).</p></body></html>")
     return "\n".join(parts)

@@ -60,6 +60,9 @@ class Codec(ABC):
     settings_cls: ClassVar[type]
     presets: ClassVar[dict[str, dict[str, Any]]] = {"default": {}}
     decode_fields: ClassVar[tuple[str, ...]] = ()
+    # decode fields added later: written only when they differ from the default and read as
+    # the default when absent, so files written before them decode (and encode) unchanged
+    optional_decode_fields: ClassVar[tuple[str, ...]] = ()
 
     # -- settings ------------------------------------------------------------------------------
     @classmethod
@@ -103,11 +106,13 @@ class Codec(ABC):
     @classmethod
     def settings_from_config(cls, config: dict[str, Any]) -> Any:
         """Rebuild settings from a file's config, refusing anything malformed (DecodeError)."""
-        if not isinstance(config, dict) or set(config) != set(cls.decode_fields):
+        if not isinstance(config, dict) or not (
+                set(cls.decode_fields) <= set(config) <=
+                set(cls.decode_fields) | set(cls.optional_decode_fields)):
             raise DecodeError(f"corrupt {cls.name} config in header")
         defaults = cls.settings_cls()
         values = {}
-        for key in cls.decode_fields:
+        for key in config:
             default, value = getattr(defaults, key), config[key]
             if isinstance(default, bool) != isinstance(value, bool) or (
                     isinstance(default, int | float) and not isinstance(value, int | float)) or (
@@ -124,8 +129,11 @@ class Codec(ABC):
 
     @classmethod
     def config_of(cls, settings: Any) -> dict[str, Any]:
+        defaults = cls.settings_cls()
         return {k: (list(v) if isinstance(v, tuple) else v)
-                for k, v in dataclasses.asdict(settings).items() if k in cls.decode_fields}
+                for k, v in dataclasses.asdict(settings).items()
+                if k in cls.decode_fields or (k in cls.optional_decode_fields and
+                                              v != getattr(defaults, k))}
 
     # -- time budgets --------------------------------------------------------------------------
     # An encode with a time budget (api.encode(budget=...), see budget.py) asks the codec how

@@ -42,18 +42,31 @@ def wave_factor(offsets: tuple[tuple[int, int], ...]) -> int:
     return k
 
 
-class ARM(nn.Module):
-    """Context -> (mu, log scale) MLP; hidden layers ReLU."""
+def residual_layers(context: int, hidden: tuple[int, ...], residual: bool) -> list[bool]:
+    """Which layers add their input to their output: with `residual`, every hidden layer as
+    wide as its input (the Cool-chic 1.0/2.0 ARM's residual blocks); never the output layer."""
+    dims = [context, *hidden]
+    return [residual and dims[i] == dims[i + 1] for i in range(len(hidden))] + [False]
 
-    def __init__(self, context: int, hidden: tuple[int, ...]) -> None:
+
+class ARM(nn.Module):
+    """Context -> (mu, log scale) MLP; hidden layers ReLU, optionally residual
+    (relu(W x + b + x), zero-initialised as in Cool-chic 1.0/2.0)."""
+
+    def __init__(self, context: int, hidden: tuple[int, ...], residual: bool = False) -> None:
         super().__init__()
         self.context = context
         self.offsets = context_offsets(context)
         dims = [context, *hidden, 2]
         self.layers = nn.ModuleList(nn.Linear(dims[i], dims[i + 1]) for i in range(len(dims) - 1))
+        self.residual = residual_layers(context, hidden, residual)
         with torch.no_grad():  # start near "mu = 0, scale = 1"
             self.layers[-1].weight.mul_(0.1)
             self.layers[-1].bias.zero_()
+            for layer, res in zip(self.layers, self.residual, strict=True):
+                if res:
+                    layer.weight.zero_()
+                    layer.bias.zero_()
 
     def contexts(self, grids: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         """grids: [c, 1, h, w] tensors -> (context [context, N], values [N]) over every latent
@@ -76,14 +89,19 @@ class ARM(nn.Module):
                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """-> (mu, log_scale, latents), flattened in (grid, channel, raster) order."""
         h, values = self.contexts(grids)
-        for n, layer in enumerate(self.layers):
-            h = torch.addmm(layer.bias[:, None], layer.weight, torch.relu(h) if n else h)
+        for n, (layer, res) in enumerate(zip(self.layers, self.residual, strict=True)):
+            x = torch.relu(h) if n else h
+            h = torch.addmm(layer.bias[:, None], layer.weight, x)
+            if res:
+                h = h + x
         return h[0], h[1], values
 
 
-def laplace_bits(x: torch.Tensor, mu: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
-    """Total bits of the (quantised or proxy) latents x under Laplace(mu, b) bins of width 1."""
-    b = torch.exp(log_scale.clamp(LN_SCALE_MIN, LN_SCALE_MAX))
+def laplace_bits(x: torch.Tensor, mu: torch.Tensor, log_scale: torch.Tensor,
+                 clamp: bool = True) -> torch.Tensor:
+    """Total bits of the (quantised or proxy) latents x under Laplace(mu, b) bins of width 1;
+    ln b clamped to the coder's range unless the caller bounds it (`clamp` False)."""
+    b = torch.exp(log_scale.clamp(LN_SCALE_MIN, LN_SCALE_MAX) if clamp else log_scale)
     d = x - mu
 
     def cdf(v: torch.Tensor) -> torch.Tensor:

@@ -73,6 +73,7 @@ class IntLayer:
     bias: np.ndarray  # int64 [out]
     kw: int  # weight step 2^-kw
     kb: int  # bias step 2^-kb
+    residual: bool = False  # the layer's input (scale 2^ACT_BITS) is added after the shift
 
 
 class IntARM:
@@ -98,10 +99,13 @@ class IntARM:
         h = ctx.astype(np.float64) * float(1 << ACT_BITS)
         last = len(self.layers) - 1
         for n, (wt, b, inv) in enumerate(zip(self._wt, self._b, self._inv, strict=True)):
+            x = h
             h = h @ wt
             h += b
             h *= inv
             np.floor(h, out=h)
+            if self.layers[n].residual:
+                h += x  # integers below 2^53: exact
             if n < last:
                 np.maximum(h, 0.0, out=h)
                 np.minimum(h, float(HIDDEN_CLIP), out=h)

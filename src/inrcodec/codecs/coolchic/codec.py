@@ -31,13 +31,17 @@ from ...errors import ConfigError, DecodeError
 from ...image import Image
 from ...losses import Loss
 from ..base import Codec, EncodeOutput, ProgressFn, timed_steps
-from .arm import MAX_CONTEXT
+from .arm import MAX_CONTEXT, residual_layers
 from .arm_int import MAX_WEIGHT, IntARM, IntLayer, decode_latents, encode_latents
 from .latents import NOISE_TYPES, level_shapes
 from .model import MODULES, CoolChicModel, CoolChicSettings, module_tensors
 from .rdquant import K_RANGE, integer_weights, quantize_model
+from .recipes import cc2_phase_steps, fit_recipe
 from .synthesis import MAX_WIDTH, parse_spec, resolve
 from .train import Phase, fit, train_phase
+
+UPSAMPLINGS = ("learned", "bicubic", "learned-2d")
+RECIPES = ("default", "cc1", "cc2")
 
 _HEAD = struct.Struct("<6BI")  # (kw, kb) per module in MODULES order, CRC-32
 
@@ -72,7 +76,8 @@ def _grid_shapes(s: CoolChicSettings, height: int, width: int) -> list[tuple[int
 def _int_arm(s: CoolChicSettings, ints: list[np.ndarray], k: tuple[int, int]) -> IntARM:
     n = len(s.arm_hidden) + 1
     ws, bs = ints[:n], ints[n:2 * n]
-    return IntARM([IntLayer(w, b, k[0], k[1]) for w, b in zip(ws, bs, strict=True)])
+    res = residual_layers(s.arm_context, tuple(s.arm_hidden), s.arm_residual)
+    return IntARM([IntLayer(w, b, k[0], k[1], r) for w, b, r in zip(ws, bs, res, strict=True)])
 
 
 def _render(s: CoolChicSettings, channels: int, height: int, width: int,
@@ -107,6 +112,7 @@ class CoolChicCodec(Codec):
     name = "coolchic"
     settings_cls = CoolChicSettings
     decode_fields = ("latent_channels", "upsampling", "synthesis", "arm_context", "arm_hidden")
+    optional_decode_fields = ("arm_residual",)
 
     @classmethod
     def validate(cls, s: CoolChicSettings) -> None:
@@ -115,8 +121,12 @@ class CoolChicCodec(Codec):
                 and sum(lc) >= 1):
             raise ConfigError(f"{cls.name}: latent_channels must be 1..8 levels of 0..4 "
                               "channels, at least one channel in all")
-        if s.upsampling not in ("learned", "bicubic"):
-            raise ConfigError(f"{cls.name}: upsampling must be 'learned' or 'bicubic'")
+        if s.upsampling not in UPSAMPLINGS:
+            raise ConfigError(f"{cls.name}: upsampling must be one of {', '.join(UPSAMPLINGS)}")
+        if not isinstance(s.arm_residual, bool):
+            raise ConfigError(f"{cls.name}: arm_residual must be true or false")
+        if s.recipe not in RECIPES:
+            raise ConfigError(f"{cls.name}: recipe must be one of {', '.join(RECIPES)}")
         parse_spec(s.synthesis)
         if not (isinstance(s.arm_context, int) and 1 <= s.arm_context <= MAX_CONTEXT):
             raise ConfigError(f"{cls.name}: arm_context must be 1..{MAX_CONTEXT}")
@@ -160,7 +170,10 @@ class CoolChicCodec(Codec):
     @classmethod
     def planned_steps(cls, s: CoolChicSettings) -> int:
         warmup = s.warmup_candidates * s.warmup_steps if s.warmup_candidates > 1 else 0
-        return warmup + s.steps + s.ste_steps
+        if s.recipe == "cc2":  # rounds of n, n - 1, ..., 2 candidates; STE inside `steps`
+            warmup = sum(range(2, s.warmup_candidates + 1)) * s.warmup_steps
+            return warmup + sum(cc2_phase_steps(s.steps))
+        return warmup + s.steps + (0 if s.recipe == "cc1" else s.ste_steps)
 
     def coding_seconds(self, image: Image, settings: CoolChicSettings,
                        step_seconds: float) -> float:
@@ -174,7 +187,8 @@ class CoolChicCodec(Codec):
         s: CoolChicSettings = settings
         # resolve the spec against the image now, so a bad spec fails before training
         resolve(s.synthesis, sum(s.latent_channels), image.channels)
-        model, log = fit(image, loss, s, device=device, seed=seed, progress=progress)
+        train_fn = fit if s.recipe == "default" else fit_recipe
+        model, log = train_fn(image, loss, s, device=device, seed=seed, progress=progress)
         model = model.cpu().float()
         target = image.data.unsqueeze(0)
         t = time.perf_counter()

@@ -28,18 +28,29 @@ def level_shapes(height: int, width: int, levels: int) -> list[tuple[int, int]]:
 
 
 class Latents(nn.Module):
+    """`gains`: "fixed" (every grid times `gain`), or Cool-chic 1.0/2.0's learned gains, grid
+    l times 2^g_l with g_l a parameter starting at l ("learned"; "learned-min1": at least 1,
+    as 2.0 clamps them)."""
+
     def __init__(self, height: int, width: int, channels: tuple[int, ...],
-                 gain: float = 1.0) -> None:
+                 gain: float = 1.0, gains: str = "fixed") -> None:
         super().__init__()
-        self.gain = gain
+        self.gain, self.gains = gain, gains
         self.shapes = level_shapes(height, width, len(channels))
         self.channels = tuple(channels)
         self.grids = nn.ParameterList(nn.Parameter(torch.zeros(1, c, h, w))
                                       for c, (h, w) in zip(channels, self.shapes, strict=True))
+        if gains != "fixed":
+            self.log2_gains = nn.Parameter(torch.arange(float(len(channels))))
 
     def values(self) -> list[torch.Tensor]:
         """The latents: parameters times the encoder gain (Cool-chic's "encoder gains", which
         make the latents learn `gain` times faster than the networks under Adam)."""
+        if self.gains != "fixed":
+            g = torch.exp2(self.log2_gains)
+            if self.gains == "learned-min1":
+                g = g.clamp_min(1.0)
+            return [grid * g[n] for n, grid in enumerate(self.grids)]
         if self.gain == 1.0:
             return list(self.grids)
         return [g * self.gain for g in self.grids]

@@ -30,7 +30,15 @@ class CoolChicSettings:
     synthesis: str = "40-1-linear-relu,X-1-linear-none,X-3-residual-relu,X-3-residual-none"
     arm_context: int = 24
     arm_hidden: tuple[int, ...] = (24, 24)
+    # hidden ARM layers as wide as their input are residual (Cool-chic 1.0/2.0); stored in the
+    # file only when true
+    arm_residual: bool = False
     # -- encoder only --
+    # "default", or "cc1" / "cc2": train as the ICIP 2024 study's Cool-chic 1.0 / 2.0
+    # adaptations do (recipes.py: their loops, initialisation, learned gains, clamp, rate model);
+    # those ignore proxy, temperature, noise, latent_gain, ste_*, upsampling_lr_scale, compile
+    # and bf16
+    recipe: str = "default"
     lmbda: float = 1e-3
     steps: int = 4000
     lr: float = 1e-2
@@ -69,14 +77,34 @@ class CoolChicV1Settings(CoolChicSettings):
     grad_clip: float = 0.0
 
 
+# Cool-chic 1.0/2.0's rate model: ln b = -0.5 * clamp(r, -10, 13.8155) (b in about
+# [1e-3, 148]) for the ARM's second output r; ours is ln b = r clamped to the coder's table
+FORK_LOG_SCALE = (-10.0, 13.8155)
+GAINS = {"default": "fixed", "cc1": "learned", "cc2": "learned-min1"}
+
+
 class CoolChicModel(nn.Module):
     def __init__(self, s: CoolChicSettings, height: int, width: int, channels: int) -> None:
         super().__init__()
-        self.latents = Latents(height, width, tuple(s.latent_channels), s.latent_gain)
-        self.upsampling = Upsampling(len(s.latent_channels), s.upsampling == "learned")
+        self.latents = Latents(height, width, tuple(s.latent_channels), s.latent_gain,
+                               GAINS.get(s.recipe, "fixed"))
+        self.upsampling = Upsampling(len(s.latent_channels), s.upsampling != "bicubic",
+                                     s.upsampling == "learned-2d")
         self.synthesis = Synthesis(s.synthesis, sum(s.latent_channels), channels)
-        self.arm = ARM(s.arm_context, tuple(s.arm_hidden))
+        self.arm = ARM(s.arm_context, tuple(s.arm_hidden), s.arm_residual)
         self.num_pixels = height * width
+        self.fork_scale = s.recipe != "default"  # the forks' rate model (see fold_log_scale)
+        if s.recipe != "default":
+            fork_init(self, s.recipe)
+
+    def fold_log_scale(self) -> None:
+        """Fold the forks' -0.5 into the ARM's last layer (exact): from here the model's second
+        output is ln b, as the integer coder reads it."""
+        if self.fork_scale:
+            with torch.no_grad():
+                self.arm.layers[-1].weight[1].mul_(-0.5)
+                self.arm.layers[-1].bias[1].mul_(-0.5)
+            self.fork_scale = False
 
     def render(self, latents: list[torch.Tensor]) -> torch.Tensor:
         return self.synthesis(self.upsampling(latents))
@@ -88,6 +116,9 @@ class CoolChicModel(nn.Module):
     def bits(self, latents: list[torch.Tensor]) -> torch.Tensor:
         grids = [y.reshape(y.shape[1], 1, *y.shape[-2:]) for y in latents if y.shape[1]]
         mu, log_scale, x = self.arm(grids)
+        if self.fork_scale:
+            log_scale = -0.5 * log_scale.clamp(*FORK_LOG_SCALE)
+            return laplace_bits(x.float(), mu.float(), log_scale.float(), clamp=False)
         return laplace_bits(x.float(), mu.float(), log_scale.float())  # fp32 under autocast
 
     def forward(self, mode: str, temperature: float | torch.Tensor = 0.3,
@@ -106,6 +137,26 @@ class CoolChicModel(nn.Module):
                 self.num_pixels)
 
 
+@torch.no_grad()
+def fork_init(model: CoolChicModel, recipe: str) -> None:
+    """Cool-chic 1.0/2.0's initialisation: linear ARM layers N(0, 1) / out^2 (1.0's synthesis
+    too), 2.0's synthesis convolutions torch's default / out^2, biases 0, residual layers 0."""
+    for layer, res in zip(model.arm.layers, model.arm.residual, strict=True):
+        if res:
+            layer.weight.zero_()
+        else:
+            layer.weight.copy_(torch.randn_like(layer.weight) / layer.out_features ** 2)
+        layer.bias.zero_()
+    for conv, spec in zip(model.synthesis.convs, model.synthesis.specs, strict=True):
+        if spec.residual:
+            continue  # zero already
+        if recipe == "cc1":
+            conv.weight.copy_(torch.randn_like(conv.weight) / conv.out_channels ** 2)
+        else:
+            conv.weight.div_(conv.out_channels ** 2)
+        conv.bias.zero_()
+
+
 def module_tensors(model: CoolChicModel, name: str) -> tuple[list[torch.Tensor],
                                                              list[torch.Tensor]]:
     """(weights, biases) of a module in file order; bicubic upsampling has none."""
@@ -114,6 +165,6 @@ def module_tensors(model: CoolChicModel, name: str) -> tuple[list[torch.Tensor],
     elif name == "synthesis":
         layers = list(model.synthesis.convs)
     else:
-        up = model.upsampling.halves
+        up = model.upsampling.coded()
         return ([up] if isinstance(up, nn.Parameter) else []), []
     return [la.weight for la in layers], [la.bias for la in layers]

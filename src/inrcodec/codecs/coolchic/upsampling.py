@@ -7,11 +7,17 @@ transposed convolution with an 8-tap symmetric kernel (the 4 taps of one half ar
 parameters) applied to every channel alike, on a replicate-padded input: initialised to (and,
 for v1, fixed at) the bicubic kernel (a = -0.75), for which it equals torch's bicubic
 interpolation with align_corners=False; v2 learns one kernel per level.
+
+`learned-2d` is Cool-chic 2.0's (the ICIP 2024 study's 2.0-adaptations branch): one 8x8
+kernel, not separable, shared by every level, initialised to the bicubic kernel's outer
+product, applied as a stride-2 transposed convolution on the input replicate-padded by 4 and
+cropped by 11 on each side (the same values as the separable bicubic at initialisation).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .synthesis import replicate_pad
@@ -46,14 +52,33 @@ def upsample2(x: torch.Tensor, half: torch.Tensor) -> torch.Tensor:
     return _up_last(x.transpose(-1, -2), half).transpose(-1, -2)
 
 
+def upsample2_2d(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """[1, C, h, w] -> [1, C, 2h, 2w] with the 8x8 `kernel` shared by every channel."""
+    c, (h, w) = x.shape[1], x.shape[-2:]
+    y = F.conv_transpose2d(replicate_pad(x.reshape(c, 1, h, w), 4), kernel[None, None], stride=2)
+    return y[..., 11:11 + 2 * h, 11:11 + 2 * w].reshape(1, c, 2 * h, 2 * w)
+
+
+def bicubic_kernel_2d() -> torch.Tensor:
+    k = torch.tensor([*reversed(BICUBIC_HALF), *BICUBIC_HALF])
+    return torch.outer(k, k)
+
+
 class Upsampling(nn.Module):
-    def __init__(self, levels: int, learned: bool) -> None:
+    def __init__(self, levels: int, learned: bool, shared_2d: bool = False) -> None:
         super().__init__()
         half = torch.tensor(BICUBIC_HALF).repeat(max(levels - 1, 0), 1)
-        if learned:
+        self.shared_2d = shared_2d
+        if shared_2d:
+            self.kernel = nn.Parameter(bicubic_kernel_2d())
+        elif learned:
             self.halves = nn.Parameter(half)
         else:
             self.register_buffer("halves", half, persistent=False)
+
+    def coded(self) -> torch.Tensor:
+        """The tensor the file stores (a buffer when nothing is learned)."""
+        return self.kernel if self.shared_2d else self.halves
 
     def forward(self, latents: list[torch.Tensor]) -> torch.Tensor:
         """latents: per level (finest first) [1, c_l, h_l, w_l] (c_l may be 0)."""
@@ -61,7 +86,8 @@ class Upsampling(nn.Module):
         for level in range(len(latents) - 1, -1, -1):
             y = latents[level]
             if x is not None:
-                x = upsample2(x, self.halves[level])
+                x = (upsample2_2d(x, self.kernel) if self.shared_2d
+                     else upsample2(x, self.halves[level]))
                 x = x[..., :y.shape[-2], :y.shape[-1]]
                 x = torch.cat([y, x], dim=1) if y.shape[1] else x
             elif y.shape[1]:

@@ -1,0 +1,50 @@
+"""Write benchmarks/results/nif_kodak24-half.csv from the NIF anchor's result store.
+
+    python scripts/nif_anchor_csv.py /work/runs/nif-kodak24-half/results.sqlite \
+        -o benchmarks/results/nif_kodak24-half.csv
+
+One line per image (image, preset, bpp, psnr, msssim_db, lpips, encode_seconds, loss, seed),
+then the mean over the images found and the reference's kodak_x2 mean (config 120: 1.329 bpp /
+32.33 dB, results/summaries/kodak_x2/nif.json of INRAnalysis-ICIP24/nif) for comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import statistics
+
+from inrcodec.bench.store import Store
+
+REFERENCE = {"bpp": 1.3288031684027777, "psnr": 32.33257055282593}
+FIELDS = ("image", "preset", "bpp", "psnr", "msssim_db", "lpips", "encode_seconds", "loss",
+          "seed")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("db")
+    ap.add_argument("-o", "--out", default="benchmarks/results/nif_kodak24-half.csv")
+    args = ap.parse_args()
+    with Store.open(args.db) as store:
+        rows = [r for r in store.rows("done") if r["kind"] == "inr"]
+    rows.sort(key=lambda r: r["image"])
+    with open(args.out, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(FIELDS)
+        for r in rows:
+            w.writerow([r["image"], r["variant"], f"{r['bpp']:.4f}", f"{r['psnr']:.3f}",
+                        f"{r['msssim_db']:.3f}", f"{r['lpips']:.4f}",
+                        f"{r['encode_seconds']:.0f}", r["loss"], r["seed"]])
+        if rows:
+            mean_bpp = statistics.fmean(r["bpp"] for r in rows)
+            mean_psnr = statistics.fmean(r["psnr"] for r in rows)
+            w.writerow([f"mean of {len(rows)}", "", f"{mean_bpp:.4f}", f"{mean_psnr:.3f}", "", "",
+                        "", "", ""])
+        w.writerow(["reference kodak_x2 mean (24)", "config 120", f"{REFERENCE['bpp']:.4f}",
+                    f"{REFERENCE['psnr']:.3f}", "", "", "", "", ""])
+    print(f"{len(rows)} images -> {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,171 @@
+"""The ICIP 2024 loss study's claims, each judged from a result store (`findings.csv`).
+
+    C1  Cool-chic v1 and v2: an MSE-family loss gives the best PSNR, LogCosh close to it
+    C2  losses with an SSIM term improve MS-SSIM and LPIPS over MSE (every architecture)
+    C3  Cool-chic v2 with LcSSIM is close to AVIF in MS-SSIM at 0.9-2 bpp
+    C4  NIF: LcSSIM is best in LPIPS; NIF is below AVIF (PSNR)
+
+Each comparison is a BD-rate per image (`perimage`). "A beats B" holds when the mean BD-rate
+of A against B is negative and at least two thirds of the images agree; it fails when the
+mean is positive and two thirds agree; otherwise it is inconclusive. "Close" is a mean within
+`CLOSE` percent. A claim is reproduced when all its comparisons hold, not reproduced when one
+fails, inconclusive otherwise (or when a curve it needs is missing).
+
+Loss names are grouped by what they compute in each codec's reference (`FAMILY`: the Cool-chic
+forks' cc_lcssim is that study's LcSSIM). Architectures are found by their label's prefix
+(coolchic-v1, coolchic-v2, nif); labels ending in `-x2` are the twice-as-long runs, judged
+as claims "C1 (x2)" and so on, on the images they have.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .perimage import Spread, bd_spread
+
+CLOSE = 10.0  # percent: "close" in BD-rate
+FAMILY = {"mse": "mse", "rmse": "mse", "l1": "l1", "logcosh": "logcosh", "lcssim": "lcssim",
+          "cc_lcssim": "lcssim", "l1ssim": "l1ssim", "cc_l1ssim": "l1ssim",
+          "nif_l1ssim": "l1ssim"}
+VERDICTS = ("reproduced", "not reproduced", "inconclusive")
+
+
+def beats(s: Spread) -> str:
+    """'holds', 'fails' or 'unclear' for "the test needs fewer bits than the anchor"."""
+    if s.n == 0:
+        return "unclear"
+    agree = s.favouring if s.mean < 0 else s.n - s.favouring
+    if agree * 3 < 2 * s.n:
+        return "unclear"
+    return "holds" if s.mean < 0 else "fails"
+
+
+def close(s: Spread) -> str:
+    if s.n == 0:
+        return "unclear"
+    return "holds" if abs(s.mean) <= CLOSE else "fails"
+
+
+def _curves(rows: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """architecture -> loss family -> curve label (the first loss of a family seen)."""
+    out: dict[str, dict[str, str]] = {}
+    for r in rows:
+        if r["status"] == "done" and r["kind"] == "inr":
+            fam = FAMILY.get(r["loss"], r["loss"])
+            out.setdefault(r["architecture"], {}).setdefault(fam, r["curve"])
+    return out
+
+
+def _arch(curves: dict[str, dict[str, str]], prefix: str, x2: bool) -> str | None:
+    for a in sorted(curves):
+        if a.startswith(prefix) and a.endswith("-x2") == x2:
+            return a
+    return None
+
+
+Check = tuple[str, Spread]  # ("beats" | "close" | "loses", spread)
+
+
+def _judge(checks: list[Check], missing: list[str]) -> tuple[str, str]:
+    outcomes = []
+    for kind, s in checks:
+        if kind == "loses":  # the test needs more bits: the anchor beats it
+            o = {"holds": "fails", "fails": "holds"}.get(beats(s), "unclear")
+        else:
+            o = (beats if kind == "beats" else close)(s)
+        outcomes.append(o)
+    numbers = "; ".join([f"[{kind}] {s.describe()}" for kind, s in checks] +
+                        [f"missing: {m}" for m in missing])
+    if missing or not checks:
+        return "inconclusive", numbers
+    if "fails" in outcomes:
+        return "not reproduced", numbers
+    return ("reproduced" if all(o == "holds" for o in outcomes) else "inconclusive"), numbers
+
+
+def claims(rows: list[dict[str, Any]], baseline: str = "avif", x2: bool = False
+           ) -> list[dict[str, str]]:
+    """One row per claim: claim, verdict, numbers."""
+    done = [r for r in rows if r["status"] == "done"]
+    curves = _curves(done)
+    have_base = any(r["curve"] == baseline for r in done)
+    out = []
+
+    def claim(cid: str, text: str, build: Callable[[list[Check], list[str]], None]) -> None:
+        checks: list[Check] = []
+        missing: list[str] = []
+        build(checks, missing)
+        verdict, numbers = _judge(checks, missing)
+        out.append({"claim": f"{cid}{' (x2)' if x2 else ''}", "statement": text,
+                    "verdict": verdict, "numbers": numbers})
+
+    def spread(arch: str, fam: str, anchor: str, metric: str) -> Spread:
+        return bd_spread(done, curves[arch][fam], anchor, metric)
+
+    def c1(checks: list[Check], missing: list[str]) -> None:
+        for prefix in ("coolchic-v1", "coolchic-v2"):
+            a = _arch(curves, prefix, x2)
+            if a is None or "mse" not in curves[a]:
+                missing.append(f"{prefix} mse")
+                continue
+            for fam in curves[a]:
+                if fam == "mse":
+                    continue
+                s = spread(a, fam, curves[a]["mse"], "psnr")
+                checks.append(("close" if fam == "logcosh" else "loses", s))
+
+    def c2(checks: list[Check], missing: list[str]) -> None:
+        for prefix in ("coolchic-v1", "coolchic-v2", "nif"):
+            a = _arch(curves, prefix, x2)
+            if a is None or "mse" not in curves[a]:
+                missing.append(f"{prefix} mse")
+                continue
+            for fam in ("lcssim", "l1ssim"):
+                if fam not in curves[a]:
+                    missing.append(f"{a} {fam}")
+                    continue
+                for metric in ("msssim_db", "lpips"):
+                    checks.append(("beats", spread(a, fam, curves[a]["mse"], metric)))
+
+    def c3(checks: list[Check], missing: list[str]) -> None:
+        a = _arch(curves, "coolchic-v2", x2)
+        if a is None or "lcssim" not in curves[a] or not have_base:
+            missing.append(f"coolchic-v2 lcssim / {baseline}")
+            return
+        checks.append(("close", bd_spread(done, curves[a]["lcssim"], baseline, "msssim_db",
+                                          bpp=(0.9, 2.0))))
+
+    def c4(checks: list[Check], missing: list[str]) -> None:
+        a = _arch(curves, "nif", x2)
+        if a is None or "lcssim" not in curves[a]:
+            missing.append("nif lcssim")
+            return
+        for fam in curves[a]:
+            if fam != "lcssim":
+                checks.append(("beats", spread(a, "lcssim", curves[a][fam], "lpips")))
+        if have_base:
+            checks.append(("loses", bd_spread(done, curves[a]["lcssim"], baseline, "psnr")))
+        else:
+            missing.append(baseline)
+
+    claim("C1", "MSE-family best PSNR for Cool-chic v1/v2, LogCosh close", c1)
+    claim("C2", "SSIM-term losses improve MS-SSIM and LPIPS over MSE", c2)
+    claim("C3", "Cool-chic v2 + LcSSIM close to AVIF in MS-SSIM at 0.9-2 bpp", c3)
+    claim("C4", "NIF: LcSSIM best in LPIPS, NIF below AVIF", c4)
+    return out
+
+
+def write_claims(rows: list[dict[str, Any]], path: str | Path) -> list[dict[str, str]]:
+    """claims() for the main runs and, when the store has them, the twice-as-long ones."""
+    found = claims(rows)
+    if any(str(r.get("architecture", "")).endswith("-x2") for r in rows):
+        found += claims(rows, x2=True)
+    with open(path, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["claim", "statement", "verdict", "numbers"])
+        w.writeheader()
+        w.writerows(found)
+    return found
+
