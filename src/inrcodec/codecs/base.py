@@ -127,6 +127,11 @@ class Codec(ABC):
         return {k: (list(v) if isinstance(v, tuple) else v)
                 for k, v in dataclasses.asdict(settings).items() if k in cls.decode_fields}
 
+    def describe(self, settings: Any, info: ImageInfo) -> dict[str, Any]:
+        """Facts about a file of this codec that its config implies (e.g. the decoder's MAC per
+        pixel), for `inrcodec info`; none by default."""
+        return {}
+
     # -- time budgets --------------------------------------------------------------------------
     # An encode with a time budget (api.encode(budget=...), see budget.py) asks the codec how
     # long one training step takes on this image, how many steps its settings plan, and how
