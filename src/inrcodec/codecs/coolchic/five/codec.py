@@ -196,7 +196,8 @@ class CoolChic5(Codec):
                                             for t in sum(module_tensors(model, n), [])],
                     strict=True)]
         kvals = [k for name in MODULES for k in ks[name]]
-        values = {g: v.numpy().astype(np.int64) for g, v in model.rounded().items()}
+        values = {g: v.numpy().astype(np.int64)
+                  for g, v in model.grid_values(model.rounded()).items()}
         arm, ifce = _coders(s, _int_modules(model, ints, ks), model.layout.features)
         sections = {"h": _HEAD.pack(*kvals, _crc(ints, kvals)), "w": entropy.encode_ints(ints),
                     "l": encode_grids(model.layout, values, arm, ifce, s.dec.spatial)}

@@ -1,4 +1,4 @@
-"""The float entropy model used in training: spatial contexts, IFCE and the ARM.
+"""The float entropy model used in training: contexts, IFCE and the ARM.
 
 ARM (one for every grid): input C = S + F (S causal neighbours by priority rank, then F
 inter-feature values, zeros for a grid without an IFCE); `hidden` blocks h <- ReLU(W h + b + h)
@@ -6,19 +6,23 @@ whose weights start at zero (each block starts as the identity on ReLU'd inputs)
 layer C -> 2, and a linear stabiliser C -> 2 on the raw input added to it. mu = out[0],
 ln b = out[1] - 4 (clamped to the entropy coder's range by `laplace_bits`).
 
-IFCE of level k: one linear map from the grids coded before level k, nearest-upsampled to level
-k + 1's resolution, to F features, then nearest-upsampled x2 to level k. Every tensor is
-feature-major ([features, positions]): on CPU, W @ X with X [k, N] runs much faster than
-X @ W.T for these narrow layers.
+IFCE of level k: one linear map from the grids coded before level k (layout.ifce_stack) to F
+features at level k + 1's resolution, nearest-upsampled x2 to level k.
+
+Every grid lives in one flat vector in coding order (`CoolChic5Model.values`); `Gather` holds,
+once per model, the indices that pick every context value out of it (0 picks a padding zero),
+so that the contexts are one gather forward and one scatter-add backward whatever the number
+of grids. Tensors are feature-major ([features, positions]): on CPU, W @ X with X [k, N] runs
+much faster than X @ W.T for these narrow layers.
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from .layout import PRIORITY, Layout
+from .layout import PRIORITY, Layout, ifce_stack, nearest2
 
 IFCE_CLIP = 4096.0  # |IFCE output| bound, shared with the integer decoder (keeps it exact)
 
@@ -33,19 +37,37 @@ def pads(offs: tuple[tuple[int, int], ...]) -> tuple[int, int, int]:
             max([0, *(-dy for dy, _ in offs)]))
 
 
-def spatial_context(grid: torch.Tensor, offs: tuple[tuple[int, int], ...]) -> torch.Tensor:
-    """[h, w] -> [S, h * w]: the causal neighbours of every position (zero outside)."""
-    h, w = grid.shape
-    left, right, top = pads(offs)
-    x = F.pad(grid[None], (left, right, top, 0))[0]
-    return torch.stack([x[top + dy:top + dy + h, left + dx:left + dx + w]
-                        for dy, dx in offs]).reshape(len(offs), h * w)
+class Gather:
+    """Index tensors into [0, flat values...] (index i + 1 is flat value i)."""
 
-
-def nearest2(x: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """[c, h, w] -> [c, 2h, 2w] (nearest) cropped to `shape`."""
-    y = x.repeat_interleave(2, dim=-2).repeat_interleave(2, dim=-1)
-    return y[..., :shape[0], :shape[1]]
+    def __init__(self, layout: Layout, spatial: int) -> None:
+        offs = offsets(spatial)
+        left, right, top = pads(offs)
+        ids, base = {}, 1
+        for g in layout.order:
+            ids[g] = np.arange(base, base + g.size, dtype=np.int64).reshape(g.shape)
+            base += g.size
+        rows = []
+        for g in layout.order:
+            h, w = g.shape
+            p = np.pad(ids[g], ((top, 0), (left, right)))
+            rows.append(np.stack([p[top + dy:top + dy + h, left + dx:left + dx + w].reshape(-1)
+                                  for dy, dx in offs]) if offs else np.zeros((0, g.size),
+                                                                               np.int64))
+        self.spatial = torch.from_numpy(np.concatenate(rows, axis=1))
+        self.ifce: dict[int, torch.Tensor] = {}  # level -> [inputs, positions of level + 1]
+        self.up: dict[int, torch.Tensor] = {}  # level -> [positions]: level + 1 position
+        for k in layout.ifce_levels:
+            st = ifce_stack(layout, ids, k)
+            self.ifce[k] = torch.from_numpy(st.reshape(st.shape[0], -1))
+            src = layout.latents[k + 1].shape
+            pos = np.arange(src[0] * src[1], dtype=np.int64).reshape(src)
+            self.up[k] = torch.from_numpy(
+                nearest2(pos, layout.latents[k].shape, (0, 1)).reshape(-1))
+        # positions before the first IFCE level's latent get zero features
+        late = [layout.latents[k] for k in layout.ifce_levels]
+        self.plain = sum(g.size for g in layout.order if g not in late)
+        self.late_levels = [g.level for g in layout.order if g in late]
 
 
 def init_linear(layer: nn.Linear) -> None:
@@ -101,56 +123,21 @@ class IFCE(nn.Module):
     def layers(self) -> list[nn.Linear]:
         return list(self.maps)
 
-
-def stacks(layout: Layout, values: dict, levels: tuple[int, ...]) -> dict[int, torch.Tensor]:
-    """For each level k in `levels`: the grids coded before level k's latent, stacked
-    [channels, h, w] at level k + 1's resolution (newest first). `values` maps each Grid of
-    the layout to its [h, w] tensor."""
-    out: dict[int, torch.Tensor] = {}
-    if not levels:
+    def forward(self, qz: torch.Tensor, gather: Gather) -> dict[int, torch.Tensor]:
+        """qz = [0, flat values] -> level: [F, positions of the level]."""
+        out = {}
+        for k, m in zip(self.levels, self.maps, strict=True):
+            f = torch.addmm(m.bias[:, None], m.weight, qz[gather.ifce[k]])
+            out[k] = f.clamp(-IFCE_CLIP, IFCE_CLIP)[:, gather.up[k]]
         return out
-    stack, level = None, None
-    for g in layout.order:
-        if not g.hyper and g.level in levels:
-            assert stack is not None and level == g.level + 1
-            out[g.level] = stack
-            if g.level == min(levels):
-                break
-        v = values[g][None]
-        if stack is None:
-            stack = v
-        else:
-            if g.level != level:
-                stack = nearest2(stack, g.shape)
-            stack = torch.cat([v, stack])
-        level = g.level
-    return out
 
 
-def ifce_features(ifce: IFCE, layout: Layout, values: dict) -> dict[int, torch.Tensor]:
-    """Level -> its F features per position [F, h_k * w_k]."""
-    out = {}
-    for k, st in stacks(layout, values, ifce.levels).items():
-        m = ifce.maps[ifce.levels.index(k)]
-        c, h, w = st.shape
-        f = torch.addmm(m.bias[:, None], m.weight, st.reshape(c, h * w))
-        f = f.clamp(-IFCE_CLIP, IFCE_CLIP).reshape(-1, h, w)
-        out[k] = nearest2(f, layout.latents[k].shape).reshape(f.shape[0], -1)
-    return out
-
-
-def arm_inputs(arm: ARM5, layout: Layout, values: dict, features: dict[int, torch.Tensor]
-               ) -> tuple[torch.Tensor, torch.Tensor]:
-    """([C, N] contexts, [N] values) of every coded grid, in coding order."""
-    ctxs, vals = [], []
-    for g in layout.order:
-        v = values[g]
-        ctx = spatial_context(v, arm.offsets)
-        if arm.features:
-            f = features.get(g.level) if not g.hyper else None
-            if f is None:
-                f = ctx.new_zeros(arm.features, ctx.shape[1])
-            ctx = torch.cat([ctx, f])
-        ctxs.append(ctx)
-        vals.append(v.reshape(-1))
-    return torch.cat(ctxs, dim=1), torch.cat(vals)
+def arm_input(qz: torch.Tensor, gather: Gather, features: dict[int, torch.Tensor],
+              width: int) -> torch.Tensor:
+    """[C, N] ARM input of every coded grid in coding order."""
+    ctx = qz[gather.spatial]
+    f = width - ctx.shape[0]
+    if not f:
+        return ctx
+    parts = [ctx.new_zeros(f, gather.plain), *(features[k] for k in gather.late_levels)]
+    return torch.cat([ctx, torch.cat(parts, dim=1)])

@@ -35,7 +35,7 @@ from ....errors import DecodeError
 from ..arm import wave_factor
 from ..arm_int import ACT_BITS, LATENT_MAX, MAX_ALPHABET, MU_BITS, IntARM, prob_table
 from .entropy import IFCE_CLIP, offsets, pads
-from .layout import Grid, Layout
+from .layout import Grid, Layout, ifce_stack, nearest2
 
 HIDDEN_CLIP = float(1 << 24)
 _HEAD = struct.Struct("<HII")
@@ -113,32 +113,6 @@ class IntIFCE:
         return acc.astype(np.int64).reshape(h, w, -1)
 
 
-def _nearest2(x: np.ndarray, shape: tuple[int, int], axes: tuple[int, int]) -> np.ndarray:
-    y = np.repeat(np.repeat(x, 2, axis=axes[0]), 2, axis=axes[1])
-    sl = [slice(None)] * x.ndim
-    sl[axes[0]], sl[axes[1]] = slice(0, shape[0]), slice(0, shape[1])
-    return y[tuple(sl)]
-
-
-def ifce_stack(layout: Layout, values: dict[Grid, np.ndarray], level: int) -> np.ndarray:
-    """The grids coded before `level`'s latent at level + 1's resolution, newest first
-    (entropy.stacks, on integers)."""
-    stack, cur = None, None
-    for g in layout.order:
-        if not g.hyper and g.level == level:
-            break
-        v = values[g][None]
-        if stack is None:
-            stack = v
-        else:
-            if g.level != cur:
-                stack = _nearest2(stack, g.shape, (1, 2))
-            stack = np.concatenate([v, stack])
-        cur = g.level
-    assert stack is not None and cur == level + 1
-    return stack
-
-
 def rounds(layout: Layout) -> list[list[Grid]]:
     """Groups of grids coded together, in coding order."""
     late = [layout.latents[k] for k in sorted(layout.ifce_levels, reverse=True)]
@@ -189,7 +163,7 @@ def _features(layout: Layout, ifce: IntIFCE | None, values: dict[Grid, np.ndarra
         if ifce is not None and not g.hyper and g.level in layout.ifce_levels:
             i = layout.ifce_levels.index(g.level)
             f = ifce(i, ifce_stack(layout, values, g.level))
-            parts.append(_nearest2(f, g.shape, (0, 1)).reshape(-1, features))
+            parts.append(nearest2(f, g.shape, (0, 1)).reshape(-1, features))
         else:
             parts.append(np.zeros((g.size, features), dtype=np.int64))
     return np.concatenate(parts)[geo.order]

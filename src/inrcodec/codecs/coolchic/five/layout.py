@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 
+import numpy as np
+
 # Causal neighbours (dy, dx) of a latent by priority rank (dy < 0: rows above). The first S
 # ranks are the ARM's spatial context; none reaches further right than dx = +3 for S <= 20.
 PRIORITY = (
@@ -119,6 +121,35 @@ class Layout:
     @cached_property
     def symbols(self) -> int:
         return sum(g.size for g in self.order)
+
+
+def nearest2(x: np.ndarray, shape: tuple[int, int], axes: tuple[int, int]) -> np.ndarray:
+    """Nearest-neighbour x2 along `axes`, cropped to `shape`."""
+    y = np.repeat(np.repeat(x, 2, axis=axes[0]), 2, axis=axes[1])
+    sl = [slice(None)] * x.ndim
+    sl[axes[0]], sl[axes[1]] = slice(0, shape[0]), slice(0, shape[1])
+    return y[tuple(sl)]
+
+
+def ifce_stack(layout: Layout, values: dict[Grid, np.ndarray], level: int) -> np.ndarray:
+    """The IFCE input of `level`: every grid coded before its latent, nearest-upsampled to
+    level + 1's resolution and stacked [channels, h, w], newest first. Built from the
+    coarsest grid: at each finer level the running stack is upsampled and cropped, and each
+    new grid goes in front."""
+    stack, cur = None, None
+    for g in layout.order:
+        if not g.hyper and g.level == level:
+            break
+        v = values[g][None]
+        if stack is None:
+            stack = v
+        else:
+            if g.level != cur:
+                stack = nearest2(stack, g.shape, (1, 2))
+            stack = np.concatenate([v, stack])
+        cur = g.level
+    assert stack is not None and cur == level + 1
+    return stack
 
 
 def macs_per_pixel(decoder: Decoder, layout: Layout, channels: int = 3,

@@ -16,7 +16,7 @@ from torch import nn
 
 from ..arm import laplace_bits
 from ..latents import proxy
-from .entropy import ARM5, IFCE, arm_inputs, ifce_features
+from .entropy import ARM5, IFCE, Gather, arm_input
 from .layout import DECODERS, Decoder, Grid, Layout
 from .synthesis import Synthesis5
 from .upsampling import Upsampling5
@@ -88,6 +88,13 @@ class CoolChic5Model(nn.Module):
         self.upsampling = Upsampling5(layout.levels, s.preconcat)
         self.synthesis = Synthesis5(d.synthesis, layout.levels, channels, s.stabilisers)
         self.num_pixels = height * width
+        self._gather: Gather | None = None  # built on first use (the decoder never needs it)
+
+    @property
+    def gather(self) -> Gather:
+        if self._gather is None:
+            self._gather = Gather(self.layout, self.arm.spatial)
+        return self._gather
 
     def latent_parameters(self) -> list[nn.Parameter]:
         return list(self.params)
@@ -96,31 +103,36 @@ class CoolChic5Model(nn.Module):
         return [p for n, p in self.named_parameters() if not n.startswith("params.")]
 
     def values(self, mode: str, temperature: float | torch.Tensor = 0.3,
-               noise: float | torch.Tensor = 0.0) -> dict[Grid, torch.Tensor]:
-        """Every grid through the quantisation proxy `mode` (one call for all of them)."""
+               noise: float | torch.Tensor = 0.0) -> torch.Tensor:
+        """Every grid through the quantisation proxy `mode`, as one flat vector in coding
+        order with a leading 0 (what `Gather`'s indices pick from)."""
         flat = torch.cat([p.reshape(-1) for p in self.params]) * self.gain
         q = proxy(flat, mode, temperature, noise, "gaussian")
-        out, i = {}, 0
-        for g in self.grids:
-            out[g] = q[i:i + g.size].view(g.shape)
-            i += g.size
-        return out
+        return torch.cat([q.new_zeros(1), q])
 
-    def rounded(self) -> dict[Grid, torch.Tensor]:
+    def rounded(self) -> torch.Tensor:
         with torch.no_grad():
             return self.values("round")
 
-    def render(self, values: dict[Grid, torch.Tensor]) -> torch.Tensor:
-        lat = [values[g][None, None] for g in self.layout.latents]
-        return self.synthesis(self.upsampling(lat))
+    def grid_values(self, qz: torch.Tensor) -> dict[Grid, torch.Tensor]:
+        out, i = {}, 1
+        for g in self.grids:
+            out[g] = qz[i:i + g.size].view(g.shape)
+            i += g.size
+        return out
 
-    def features(self, values: dict[Grid, torch.Tensor]) -> dict[int, torch.Tensor]:
-        return ifce_features(self.ifce, self.layout, values)
+    def render(self, qz: torch.Tensor) -> torch.Tensor:
+        v = self.grid_values(qz)
+        return self.synthesis(self.upsampling([v[g][None, None] for g in self.layout.latents]))
 
-    def bits(self, values: dict[Grid, torch.Tensor]) -> torch.Tensor:
-        ctx, x = arm_inputs(self.arm, self.layout, values, self.features(values))
-        mu, log_scale = self.arm(ctx)
-        return laplace_bits(x.float(), mu.float(), log_scale.float())
+    def features(self, qz: torch.Tensor) -> dict[int, torch.Tensor]:
+        return self.ifce(qz, self.gather)
+
+    def bits(self, qz: torch.Tensor, features: dict[int, torch.Tensor] | None = None
+             ) -> torch.Tensor:
+        feats = self.features(qz) if features is None else features
+        mu, log_scale = self.arm(arm_input(qz, self.gather, feats, self.arm.width))
+        return laplace_bits(qz[1:].float(), mu.float(), log_scale.float())
 
     def forward(self, mode: str, temperature: float | torch.Tensor = 0.3,
                 noise: float | torch.Tensor = 0.0) -> tuple[torch.Tensor, torch.Tensor]:

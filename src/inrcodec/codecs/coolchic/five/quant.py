@@ -2,10 +2,11 @@
 rate-distortion refinement of the integers (Cool-chic 5.0.1's RDOQ).
 
 Steps are powers of two, 2^-k. Modules are quantised in file order (arm, ifce, upsampling,
-synthesis), each with the earlier ones already quantised; every (kw, kb) pair of `K_RANGES`
-is scored by the real cost D + lmbda * (latent bits + the module's weight bits) / pixels on
-rounded latents and an 8-bit-rounded image, and pairs whose integers exceed `MAX_INT` are
-refused. The weight bits are rdquant's estimate (a discrete Laplace per tensor).
+synthesis), each with the earlier ones already quantised; (kw, kb) pairs within `K_RANGES`
+(5.0.1's candidate lists) are scored by the real cost D + lmbda * (latent bits + the module's
+weight bits) / pixels on rounded latents and an 8-bit-rounded image (`search_steps`), and
+pairs whose integers exceed `MAX_INT` are refused. The weight bits are rdquant's estimate (a
+discrete Laplace per tensor).
 
 RDOQ then visits every integer of every module (weights, then biases) in a seeded random
 order and moves it by -1, -2, ... steps while that lowers the module's part of the cost, then
@@ -27,7 +28,7 @@ from ....fitting import encode_end
 from ....losses import Loss
 from ..arm import laplace_bits
 from ..rdquant import estimate_bits, to_ints
-from .entropy import arm_inputs
+from .entropy import arm_input
 from .model import MODULES, CoolChic5Model, CoolChic5Settings, module_tensors
 
 # (kw range, kb range) per module; upsampling has no bias
@@ -49,7 +50,8 @@ class QuantResult:
 
 
 class Evaluator:
-    """The quantised model's cost on its rounded latents, by parts, with caches."""
+    """The quantised model's cost on its rounded latents, by parts, with caches: the ARM's
+    input (moved only by the IFCE) and the upsampled latents (moved only by the upsampling)."""
 
     def __init__(self, model: CoolChic5Model, loss: Loss, target: torch.Tensor, lmbda: float,
                  levels: int) -> None:
@@ -57,23 +59,29 @@ class Evaluator:
         self.levels = levels  # 2^bit_depth - 1: the decoded image's grid
         self.values = model.rounded()
         self.count = 0
+        self.ups = self._upsampled()
         self.image_cost = self.distortion()
-        self.features = model.features(self.values)
+        self.ctx = self._arm_input()
         self.latent_bits = self.rate()
+
+    def _upsampled(self) -> torch.Tensor:
+        v = self.model.grid_values(self.values)
+        return self.model.upsampling([v[g][None, None] for g in self.model.layout.latents])
+
+    def _arm_input(self) -> torch.Tensor:
+        m = self.model
+        return arm_input(self.values, m.gather, m.features(self.values), m.arm.width)
 
     def distortion(self) -> float:
         self.count += 1
-        img = self.model.render(self.values).clamp(0, 1)
+        img = self.model.synthesis(self.ups).clamp(0, 1)
         img = torch.round(img * self.levels) / self.levels
         return float(self.loss(img, self.target))
 
-    def rate(self, refresh_features: bool = False) -> float:
+    def rate(self) -> float:
         self.count += 1
-        if refresh_features:
-            self.features = self.model.features(self.values)
-        ctx, x = arm_inputs(self.model.arm, self.model.layout, self.values, self.features)
-        mu, ls = self.model.arm(ctx)
-        return float(laplace_bits(x, mu, ls))
+        mu, ls = self.model.arm(self.ctx)
+        return float(laplace_bits(self.values[1:], mu, ls))
 
     def weight_bits(self, name: str, k: tuple[int, int]) -> float:
         ws, bs = module_tensors(self.model, name)
@@ -81,12 +89,14 @@ class Evaluator:
 
     def refresh(self, name: str) -> None:
         """Recompute the part of the cost that module `name` moves."""
-        if name == "arm":
+        if name == "ifce":
+            self.ctx = self._arm_input()
+        if name in ("arm", "ifce"):
             self.latent_bits = self.rate()
-        elif name == "ifce":
-            self.latent_bits = self.rate(refresh_features=True)
-        else:
-            self.image_cost = self.distortion()
+            return
+        if name == "upsampling":
+            self.ups = self._upsampled()
+        self.image_cost = self.distortion()
 
     def cost(self, name: str, k: tuple[int, int]) -> float:
         return self.image_cost + self.lmbda * (self.latent_bits + self.weight_bits(name, k)) \
@@ -103,6 +113,9 @@ def _set(tensors: list[torch.Tensor], originals: list[torch.Tensor], ks: list[in
 
 
 def search_steps(ev: Evaluator, name: str, fixed: bool) -> tuple[tuple[int, int], float]:
+    """(kw, kb) of module `name` by the real cost: kw with the finest bias step that fits,
+    then kb at that kw, then every pair within kw +-1, kb +-2 of the two (a joint search
+    where the cost is not separable, at a tenth of the full grid's evaluations)."""
     ws, bs = module_tensors(ev.model, name)
     tensors = ws + bs
     if not tensors:  # e.g. no IFCE
@@ -110,22 +123,35 @@ def search_steps(ev: Evaluator, name: str, fixed: bool) -> tuple[tuple[int, int]
     originals = [t.detach().clone() for t in tensors]
     kinds = [0] * len(ws) + [1] * len(bs)
     kw_range, kb_range = K_RANGES[name]
-    pairs = [FIXED_K[name]] if fixed else [(a, b) for a in kw_range for b in kb_range]
-    if not bs:
-        pairs = sorted({(a, 0) for a, _ in pairs})
     end = encode_end()
-    best, best_cost = None, math.inf
-    for kw, kb in sorted(pairs, key=lambda p: (abs(p[0] - FIXED_K[name][0]), p)):
-        if best is not None and end is not None and time.perf_counter() >= end:
-            break  # a late encode keeps the best steps tried so far
-        if not _set(tensors, originals, [(kw, kb)[i] for i in kinds]):
-            continue
-        ev.refresh(name)
-        c = ev.cost(name, (kw, kb))
-        if c < best_cost:
-            best, best_cost = (kw, kb), c
-    if best is None:  # nothing fits the integer bound: the coarsest steps do
-        best = (min(kw_range), min(kb_range))
+    tried: dict[tuple[int, int], float] = {}
+
+    def score(kw: int, kb: int) -> float:
+        if (kw, kb) not in tried:
+            if end is not None and tried and time.perf_counter() >= end:
+                return math.inf  # a late encode keeps the best steps tried so far
+            if _set(tensors, originals, [(kw, kb)[i] for i in kinds]):
+                ev.refresh(name)
+                tried[(kw, kb)] = ev.cost(name, (kw, kb))
+            else:
+                tried[(kw, kb)] = math.inf
+        return tried[(kw, kb)]
+
+    if fixed:
+        best = FIXED_K[name]
+        score(*best)
+    else:
+        top = max(float(b.abs().max()) for b in bs) if bs else 0.0
+        kb0 = max([k for k in kb_range if round(top * 2.0 ** k) <= MAX_INT] or [0])
+        kw = min(kw_range, key=lambda k: (score(k, kb0), -k))
+        kb = min(kb_range, key=lambda k: (score(kw, k), -k))
+        for a in range(kw - 1, kw + 2):
+            for b in range(kb - 2, kb + 3):
+                if a in kw_range and b in kb_range:
+                    score(a, b)
+        best = min(tried, key=lambda p: (tried[p], p))
+        if not math.isfinite(tried[best]):  # nothing fits the integer bound: coarsest steps
+            best = (min(kw_range), min(kb_range))
     _set(tensors, originals, [best[i] for i in kinds])
     ev.refresh(name)
     return best, ev.cost(name, best)
@@ -134,30 +160,40 @@ def search_steps(ev: Evaluator, name: str, fixed: bool) -> tuple[tuple[int, int]
 def rdoq_module(ev: Evaluator, name: str, k: tuple[int, int], gen: torch.Generator) -> int:
     """Greedy integer moves on module `name`; returns how many integers changed."""
     ws, bs = module_tensors(ev.model, name)
-    moves = 0
+    tensors = [(t, 2.0 ** -k[0], k[0]) for t in ws] + [(t, 2.0 ** -k[1], k[1]) for t in bs]
+    bits = [estimate_bits([to_ints(t, kk)]) for t, _, kk in tensors]  # per tensor: a move
+    moves = 0  # re-estimates only its own tensor's bits
     end = encode_end()
-    for group, step in ((ws, 2.0 ** -k[0]), (bs, 2.0 ** -k[1])):
-        flat = [(t, i) for t in group for i in range(t.numel())]
-        for j in torch.randperm(len(flat), generator=gen).tolist():
+
+    def cost() -> float:
+        return ev.image_cost + ev.lmbda * (ev.latent_bits + sum(bits)) / ev.model.num_pixels
+
+    for kind in (0, 1):  # weights, then biases
+        flat = [(j, i) for j, (t, _, _) in enumerate(tensors) if (j >= len(ws)) == kind
+                for i in range(t.numel())]
+        for n in torch.randperm(len(flat), generator=gen).tolist():
             if end is not None and time.perf_counter() >= end:
                 return moves
-            t, i = flat[j]
+            j, i = flat[n]
+            t, step, kk = tensors[j]
             view = t.view(-1)
-            start = float(view[i])
-            best_v, best_c = start, ev.cost(name, k)
+            start, start_bits = float(view[i]), bits[j]
+            best_v, best_c, best_b = start, cost(), start_bits
             for sign in (-1.0, 1.0):
-                for n in range(1, RDOQ_REACH + 1):
-                    v = start + sign * n * step
+                for m in range(1, RDOQ_REACH + 1):
+                    v = start + sign * m * step
                     if abs(v / step) > MAX_INT:
                         break
                     view[i] = v
+                    bits[j] = estimate_bits([to_ints(t, kk)])
                     ev.refresh(name)
-                    c = ev.cost(name, k)
+                    c = cost()
                     if c < best_c:
-                        best_v, best_c = v, c
+                        best_v, best_c, best_b = v, c, bits[j]
                     else:
                         break
             view[i] = best_v
+            bits[j] = best_b
             ev.refresh(name)
             moves += best_v != start
     return moves
