@@ -104,6 +104,7 @@ def evaluation(model: CoolChic5Model, loss: Loss, target: torch.Tensor, lmbda: f
                levels: int) -> Callable[[], float]:
     """The real objective: rounded latents, image rounded to the file's levels."""
 
+    @torch.no_grad()
     def run() -> float:
         img, bits = model("round")
         img = torch.round(img * levels) / levels
