@@ -208,7 +208,7 @@ def test_float_and_integer_ifce_agree():
     ints = IntIFCE(IntModule([torch.round(m.weight * 64).long().numpy() for m in model.ifce.maps],
                              [torch.round(m.bias * 64).long().numpy() for m in model.ifce.maps],
                              6, 6))
-    from inrcodec.codecs.coolchic.five.intcoder import _features, Geometry
+    from inrcodec.codecs.coolchic.five.intcoder import Geometry, _features
 
     layout = model.layout
     values = {g: v.long().numpy() for g, v in model.grid_values(qz).items()}
