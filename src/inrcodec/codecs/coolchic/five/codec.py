@@ -33,7 +33,7 @@ from .intcoder import IntARM5, IntIFCE, IntModule, decode_grids, encode_grids
 from .layout import DECODERS, Grid, macs_per_pixel
 from .model import MODULES, CoolChic5Model, CoolChic5Settings, layout_of, module_tensors
 from .optim import OPTIMIZERS
-from .quant import K_RANGES, MAX_INT, quantize
+from .quant import K_RANGES, MAX_INT, Evaluator, quantize
 from .train import Phase, fit, plan, run_phase
 
 _HEAD = struct.Struct("<8BI")
@@ -173,13 +173,23 @@ class CoolChic5(Codec):
 
     def coding_seconds(self, image: Image, settings: CoolChic5Settings,
                        step_seconds: float) -> float:
-        # the step search evaluates ~650 partial forwards and RDOQ ~2.5 per coded integer
-        # (each about a third of a training step); range coding and the float64 render
-        # scale with the pixels
-        model = _meta_model(settings, image)
+        # the step search makes ~150 evaluations and RDOQ ~2.5 per coded integer, each a
+        # forward of the ARM or the synthesis: timed here on a fresh model; range coding and
+        # the float64 render scale with the pixels
+        from ....losses import parse_loss
+
+        model = CoolChic5Model(settings, image.height, image.width, image.channels)
         params = sum(math.prod(sh) for _, _, sh in _tensor_shapes(model))
-        evals = (650 if settings.quantize_search else 4) + (2.5 * params if settings.rdoq else 0)
-        return evals * step_seconds / 3 + 4e-6 * image.num_pixels + 0.3
+        with torch.no_grad():
+            ev = Evaluator(model, parse_loss("mse"), image.data.unsqueeze(0), settings.lmbda,
+                           (1 << image.bit_depth) - 1)
+            t = time.perf_counter()
+            for name in ("arm", "synthesis", "arm", "synthesis"):
+                ev.refresh(name)
+                ev.cost(name, (8, 8))
+            per = (time.perf_counter() - t) / 4
+        evals = (150 if settings.quantize_search else 4) + (2.5 * params if settings.rdoq else 0)
+        return evals * per + 4e-6 * image.num_pixels + 0.3
 
     # -- coding --------------------------------------------------------------------------------
     def encode(self, image: Image, loss: Loss, settings: Any, *, device: torch.device,
