@@ -90,9 +90,9 @@ def test_plan_follows_the_5_0_preset():
     assert CoolChic5Settings(lmbda=4e-4).gain() == 20 and CoolChic5Settings(lmbda=1e-4).gain() == 24
 
 
-@pytest.mark.parametrize("optimizer", ["soap", "adam"])
-def test_training_lowers_the_real_objective(small, optimizer):
-    s = CoolChic5Settings(optimizer=optimizer, lmbda=1e-3)
+@pytest.mark.parametrize("optimizer, bf16", [("soap", False), ("adam", False), ("soap", True)])
+def test_training_lowers_the_real_objective(small, optimizer, bf16):
+    s = CoolChic5Settings(optimizer=optimizer, lmbda=1e-3, bf16=bf16)
     target = small.data.unsqueeze(0)
     torch.manual_seed(0)
     model = CoolChic5Model(s, small.height, small.width, small.channels)
