@@ -116,6 +116,7 @@ def main() -> None:
     if not a.report_only:
         torch.set_num_threads(a.threads)
         image = image_of(a.image)
+        code = commit()  # the code this process runs, whatever is committed meanwhile
         done = {(r["image"], r["iterations"], r["decoder"], r["variant"], r["lmbda"])
                 for r in rows}
         for lmbda in (float(x) for x in a.lmbdas.split(",")):
@@ -133,7 +134,7 @@ def main() -> None:
                        "variant": v, "lmbda": lmbda, "bytes": len(r), "bpp": r.bpp,
                        "psnr": r.metrics["psnr"], "wall_s": time.perf_counter() - t,
                        "cpu_s": time.process_time() - c, "threads": a.threads,
-                       "load_avg_start": load, "commit": commit(), "date": time.strftime("%F"),
+                       "load_avg_start": load, "commit": code, "date": time.strftime("%F"),
                        "machine": f"{platform.machine()}, {os.cpu_count()} cores",
                        "command": " ".join(sys.argv),
                        "log": {k: r.log[k] for k in ("plan", "warmup_seconds", "main_seconds",
