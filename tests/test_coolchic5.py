@@ -30,7 +30,7 @@ from inrcodec.coding import container
 from inrcodec.errors import ConfigError, DecodeError
 from inrcodec.losses import parse_loss
 
-TINY = dict(iterations=60, lpips=False)
+TINY = dict(iterations=60, rdoq=True, lpips=False)
 
 # Cool-chic 5.0.1's own counter (fvcore) per module, from the design note's table: (ARM, IFCE,
 # upsampling, synthesis). Its synthesis includes a 3 -> 3 output transform (the identity for
@@ -79,11 +79,11 @@ def test_plan_follows_the_5_0_preset():
         r = plan(CoolChic5Settings(iterations=n, **kw))
         return r.warmup, r.main, r.final, r.total
 
-    assert p(2000) == (50, 1150, 500, 2000)
-    assert p(5000) == (100, 3800, 500, 5000)
-    assert p(10000) == (200, 8100, 500, 10000)
-    assert p(12000) == (400, 8700, 500, 12000)
-    assert p(1000) == (25, 575, 250, 1000)  # below 2000: scaled down
+    assert p(2000) == (50, 1550, 100, 2000)
+    assert p(5000) == (100, 4050, 250, 5000)
+    assert p(10000) == (200, 8100, 500, 10000)  # 5.0's split at 10k
+    assert p(12000) == (400, 8600, 600, 12000)
+    assert p(1000) == (25, 775, 50, 1000)  # below 2000: warm-up scaled down
     assert p(2000, warmup=False, hard_final=False) == (0, 2000, 0, 2000)
     s = CoolChic5Settings(lmbda=1e-3)
     assert s.sigma0() == pytest.approx(0.2043) and s.gain() == 16
@@ -131,7 +131,7 @@ def test_roundtrip_through_real_file(cc5_file, tmp_path):
     info = inrcodec.api.info(path.read_bytes())
     assert info["codec"] == "coolchic" and set(info["sections"]) == {"h", "w", "l"}
     assert info["decoder"] == "lop" and 300 < info["macs_per_pixel"] < 600
-    assert cc5_file.log["plan"] == {"warmup": 2, "main": 31, "final": 15}
+    assert cc5_file.log["plan"] == {"warmup": 2, "main": 43, "final": 3}
     assert cc5_file.metrics["psnr"] > 15
     # the ARM's estimate and the real range coder agree (the integer ARM + IFCE track the
     # float ones the encoder optimised)
@@ -307,6 +307,7 @@ def test_presets_and_defaults():
     assert set(CoolChic5.presets) == {"fast", "default", "slow"}
     fast = CoolChic5.make_settings("fast")
     assert fast.decoder == "lop" and fast.optimizer == "soap" and fast.grad_clip == 0.1
+    assert not fast.rdoq and CoolChic5.make_settings("default").rdoq
     assert CoolChic5.make_settings("slow").iterations == 10000
 
 
