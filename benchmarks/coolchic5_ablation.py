@@ -41,6 +41,8 @@ VARIANTS: dict[str, dict] = {
     "no-warmup": {"warmup": False},  # its steps go to the main phase
     "no-final": {"hard_final": False},  # likewise
     "no-rdoq": {"rdoq": False},
+    "rdoq": {"rdoq": True},  # on top of the fast preset (which has it off)
+    "final25": {"final_share": 0.25},  # 5.0's 500 hard-round steps of 2000
     "no-search": {"quantize_search": False, "rdoq": False},
     "compile": {"compile": True},
 }

@@ -85,6 +85,7 @@ def test_plan_follows_the_5_0_preset():
     assert p(12000) == (400, 8600, 600, 12000)
     assert p(1000) == (25, 775, 50, 1000)  # below 2000: warm-up scaled down
     assert p(2000, warmup=False, hard_final=False) == (0, 2000, 0, 2000)
+    assert p(2000, final_share=0.25) == (50, 1150, 500, 2000)  # 5.0's own split at 2000
     s = CoolChic5Settings(lmbda=1e-3)
     assert s.sigma0() == pytest.approx(0.2043) and s.gain() == 16
     assert CoolChic5Settings(lmbda=4e-4).gain() == 20 and CoolChic5Settings(lmbda=1e-4).gain() == 24
@@ -297,6 +298,7 @@ def test_rd_refinement_never_raises_the_cost(small):
     ({"ifce": "yes"}, "ifce"), ({"lmbda": -1}, "lmbda"), ({"lr": 0}, "learning"),
     ({"grad_clip": float("nan")}, "grad_clip"), ({"eval_every": 0}, "eval_every"),
     ({"patience": -1}, "patience"), ({"steps": 10}, "no setting"),
+    ({"final_share": 0.9}, "final_share"),
 ])
 def test_settings_are_validated(bad, match):
     with pytest.raises(ConfigError, match=match):

@@ -42,6 +42,7 @@ class CoolChic5Settings:
     weight_decay: float = 0.01  # SOAP's decoupled weight decay
     warmup: bool = True  # the warm-up competition (5 candidates, then the best 2)
     hard_final: bool = True  # the last phase on hard-rounded latents
+    final_share: float = 0.05  # its share of the iterations (5.0: 500 steps, 5 % at 10k)
     temperature: tuple[float, float] = (0.35, 0.08)  # soft-round, main phase start -> end
     noise: tuple[float, float] = (0.22, 0.15)  # Gaussian noise, main phase start -> end
     warmup_noise: float = 0.0  # 0: (-0.432 log10(lmbda) + 0.747) / 10, as 5.0

@@ -3,8 +3,8 @@
 `plan(iterations)` splits the budget as 5.0's preset does (its n_itr counts every step of
 every warm-up candidate too): warm-up steps per candidate `wu` (50 below 4000 iterations, 100
 below 9000, 200 below 12000, else 400; scaled down linearly below 2000), a final phase of
-`FINAL_SHARE` of the iterations (5.0: 500 at any budget, i.e. this share at 10k; at short
-budgets 5.0's 500 cost more than the main-phase steps they displace:
+`final_share` of the iterations (default 5 %; 5.0: 500 at any budget, i.e. 5 % at 10k; at
+short budgets its 500 cost more than the main-phase steps they displace:
 benchmarks/results/coolchic5_ablation.md), and the main phase gets the rest:
 main = iterations - final - 7 wu.
 
@@ -41,7 +41,6 @@ from .optim import PairOptimizer, latent_optimizer, network_optimizer
 
 BLOCK = 100  # schedules move once per block, as 5.0's (which moves them at validations)
 CANDIDATES = (5, 2)
-FINAL_SHARE = 0.05
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,7 @@ def plan(s: CoolChic5Settings) -> Plan:
         wu = 50 if n < 4000 else 100 if n < 9000 else 200 if n < 12000 else 400
     else:
         wu = max(1, round(50 * n / 2000))
-    final = round(FINAL_SHARE * n)
+    final = round(s.final_share * n)
     wu = wu if s.warmup else 0
     final = final if s.hard_final else 0
     main = n - final - sum(CANDIDATES) * wu
