@@ -221,7 +221,7 @@ def info(data: bytes) -> dict[str, Any]:
     except ConfigError:
         extra: dict[str, Any] = {}  # a codec this inrcodec does not know: the container only
     else:
-        extra = impl.describe(impl.settings_from_config(c.config), c.image)
+        extra = impl.describe(impl.settings_from_config(c.config), c.image, c.sections)
     return extra | {
         "codec": c.codec, "config": c.config,
         "image": {"height": c.image.height, "width": c.image.width,

@@ -127,9 +127,11 @@ class Codec(ABC):
         return {k: (list(v) if isinstance(v, tuple) else v)
                 for k, v in dataclasses.asdict(settings).items() if k in cls.decode_fields}
 
-    def describe(self, settings: Any, info: ImageInfo) -> dict[str, Any]:
-        """Facts about a file of this codec that its config implies (e.g. the decoder's MAC per
-        pixel), for `inrcodec info`; none by default."""
+    def describe(self, settings: Any, info: ImageInfo,
+                 sections: dict[str, bytes]) -> dict[str, Any]:
+        """Facts about a file of this codec that its config and sections say without decoding
+        (e.g. the decoder's MAC per pixel), for `inrcodec info`; none by default. Raises
+        DecodeError for a malformed file."""
         return {}
 
     # -- time budgets --------------------------------------------------------------------------

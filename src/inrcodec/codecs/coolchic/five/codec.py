@@ -1,8 +1,10 @@
 """`coolchic`: the Cool-chic 5-class codec (settings checks, encode, decode, budgets).
 
-File sections:
-  h  (kw, kb) of arm, ifce, upsampling, synthesis (8 bytes) and a CRC-32 of those steps and
-     every integer weight
+File sections (the container's config is empty: the model description is one byte here, not
+~60 bytes of JSON in the header, which matters for files of a few kilobytes):
+  h  the model byte (decoder index in bits 0-1; hyperlatents, ifce, preconcat, stabilisers in
+     bits 2-5), (kw, kb) of arm, ifce, upsampling, synthesis (8 bytes) and a CRC-32 of the
+     model byte, those steps and every integer weight
   w  the integer weights in file order (coding.entropy)
   l  every latent and hyperlatent grid, range-coded with the fixed-point ARM and IFCE
      (`intcoder`), coarse to fine
@@ -12,6 +14,7 @@ The reconstruction returned by encode is the decoder's own float64 render of the
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import struct
 import time
@@ -36,7 +39,21 @@ from .optim import OPTIMIZERS
 from .quant import K_RANGES, MAX_INT, Evaluator, quantize
 from .train import Phase, fit, plan, run_phase
 
-_HEAD = struct.Struct("<8BI")
+_HEAD = struct.Struct("<9BI")
+FLAGS = ("hyperlatents", "ifce", "preconcat", "stabilisers")
+DECODER_NAMES = tuple(DECODERS)
+
+
+def model_byte(s: CoolChic5Settings) -> int:
+    return DECODER_NAMES.index(s.decoder) | sum(
+        int(getattr(s, f)) << (2 + i) for i, f in enumerate(FLAGS))
+
+
+def settings_of_byte(s: CoolChic5Settings, b: int) -> CoolChic5Settings:
+    if b >> (2 + len(FLAGS)):
+        raise DecodeError("coolchic: corrupt model description")
+    flags = {f: bool(b >> (2 + i) & 1) for i, f in enumerate(FLAGS)}
+    return dataclasses.replace(s, decoder=DECODER_NAMES[b & 3], **flags)
 
 
 def _crc(ints: list[np.ndarray], ks: list[int]) -> int:
@@ -100,7 +117,7 @@ class CoolChic5(Codec):
 
     name = "coolchic"
     settings_cls = CoolChic5Settings
-    decode_fields = ("decoder", "hyperlatents", "ifce", "preconcat", "stabilisers")
+    decode_fields = ()  # the model description is in section h (`model_byte`)
     presets = {
         # RDOQ gained 0.3 % for a sixth of a short encode's time (coolchic5_ablation.md)
         "fast": {"iterations": 2000, "rdoq": False},
@@ -149,13 +166,19 @@ class CoolChic5(Codec):
                 raise ConfigError(f"{n}: {name} must be an integer >= "
                                   f"{int(name == 'eval_every')}")
 
-    def describe(self, settings: CoolChic5Settings, info: ImageInfo) -> dict[str, Any]:
+    def describe(self, settings: CoolChic5Settings, info: ImageInfo,
+                 sections: dict[str, bytes]) -> dict[str, Any]:
+        h = sections.get("h", b"")
+        if len(h) != _HEAD.size:
+            raise DecodeError(f"{self.name}: corrupt module header")
+        settings = settings_of_byte(settings, h[0])
         layout = layout_of(settings, info.height, info.width)
         macs = macs_per_pixel(settings.dec, layout, info.channels, settings.preconcat,
                               settings.stabilisers)
         return {"macs_per_pixel": round(macs["total"], 1),
                 "macs_by_module": {k: round(v, 2) for k, v in macs.items() if k != "total"},
-                "decoder": settings.decoder}
+                "decoder": settings.decoder,
+                "model": {f: getattr(settings, f) for f in FLAGS}}
 
     # -- time budgets --------------------------------------------------------------------------
     def seconds_per_step(self, image: Image, settings: CoolChic5Settings,
@@ -212,6 +235,7 @@ class CoolChic5(Codec):
         values = {g: v.numpy().astype(np.int64)
                   for g, v in model.grid_values(model.rounded()).items()}
         arm, ifce = _coders(s, _int_modules(model, ints, ks), model.layout.features)
+        kvals = [model_byte(s), *kvals]
         sections = {"h": _HEAD.pack(*kvals, _crc(ints, kvals)), "w": entropy.encode_ints(ints),
                     "l": encode_grids(model.layout, values, arm, ifce, s.dec.spatial)}
         log["quantize_seconds"] = time.perf_counter() - t
@@ -224,7 +248,8 @@ class CoolChic5(Codec):
         log["section_bytes"] = {k: len(v) for k, v in sections.items()}
         log["num_params"] = int(sum(a.size for a in ints))
         log["macs_per_pixel"] = self.describe(s, ImageInfo(image.height, image.width,
-                                                           image.channels))["macs_per_pixel"]
+                                                           image.channels),
+                                              sections)["macs_per_pixel"]
         recon = _render(s, image, ints, ks, values, device)
         return EncodeOutput(sections, self.config_of(s), recon, log)
 
@@ -235,8 +260,10 @@ class CoolChic5(Codec):
             raise DecodeError(f"{self.name}: unexpected sections {sorted(sections)}")
         if len(sections["h"]) != _HEAD.size:
             raise DecodeError(f"{self.name}: corrupt module header")
-        *kvals, crc = _HEAD.unpack(sections["h"])
-        ks = {n: (kvals[2 * i], kvals[2 * i + 1]) for i, n in enumerate(MODULES)}
+        mbyte, *kvals, crc = _HEAD.unpack(sections["h"])
+        s = settings_of_byte(s, mbyte)
+        kvals = [mbyte, *kvals]
+        ks = {n: (kvals[1 + 2 * i], kvals[2 + 2 * i]) for i, n in enumerate(MODULES)}
         if any(ks[n][j] > max(K_RANGES[n][j]) for n in MODULES for j in (0, 1)):
             raise DecodeError(f"{self.name}: corrupt quantisation steps")
         try:

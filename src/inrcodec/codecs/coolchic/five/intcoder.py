@@ -18,8 +18,8 @@ level 2, level 1, level 0, each after the IFCE of what came before. Within a rou
 of every grid of the round is one vectorised ARM evaluation and one range-decoder call. One
 stream holds every round.
 
-Stream: u16 A (residual bound), u32 CRC-32 of the grids (int16, coding order), u32 word
-count, the 32-bit words. Anything malformed raises DecodeError.
+Stream: u16 A (residual bound), u32 CRC-32 of the grids (int16, coding order), then the
+32-bit words (their count is the section's). Anything malformed raises DecodeError.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ from .entropy import IFCE_CLIP, offsets, pads
 from .layout import Grid, Layout, ifce_stack, nearest2
 
 HIDDEN_CLIP = float(1 << 24)
-_HEAD = struct.Struct("<HII")
+_HEAD = struct.Struct("<HI")
 _CHUNK = 1 << 15
 LN_SHIFT = 4 << ACT_BITS  # the ARM's ln b = out[1] - 4
 
@@ -212,18 +212,18 @@ def encode_grids(layout: Layout, values: dict[Grid, np.ndarray], arm: IntARM5,
         e = min(sym.size, s + _CHUNK)
         enc.encode(sym[s:e], fam, table[sidx[s:e], frac[s:e]])
     words = enc.get_compressed()
-    return _HEAD.pack(a, _crc(layout, values), int(words.size)) + words.astype("<u4").tobytes()
+    return _HEAD.pack(a, _crc(layout, values)) + words.astype("<u4").tobytes()
 
 
 def decode_grids(data: bytes, layout: Layout, arm: IntARM5, ifce: IntIFCE | None,
                  spatial: int) -> dict[Grid, np.ndarray]:
     if len(data) < _HEAD.size:
         raise DecodeError("corrupt latent stream (too short)")
-    a, crc, nwords = _HEAD.unpack_from(data)
+    a, crc = _HEAD.unpack_from(data)
     if not 1 <= a <= MAX_ALPHABET:
         raise DecodeError("corrupt latent stream (bad alphabet bound)")
-    if len(data) != _HEAD.size + 4 * nwords:
-        raise DecodeError("corrupt latent stream (length does not match)")
+    if (len(data) - _HEAD.size) % 4:
+        raise DecodeError("corrupt latent stream (not whole 32-bit words)")
     words = np.frombuffer(data, dtype="<u4", offset=_HEAD.size).astype(np.uint32)
     table = prob_table(a)
     fam = constriction.stream.model.Categorical(perfect=False)
