@@ -5,7 +5,8 @@ File sections (the container's config is empty: the model description is one byt
   h  the model byte (decoder index in bits 0-1; hyperlatents, ifce, preconcat, stabilisers in
      bits 2-5), (kw, kb) of arm, ifce, upsampling, synthesis (8 bytes) and a CRC-32 of the
      model byte, those steps and every integer weight
-  w  the integer weights in file order (coding.entropy)
+  w  the integer weights in file order, as one array per module and kind (weights, biases),
+     each with its own discrete-Laplace model (coding.entropy)
   l  every latent and hyperlatent grid, range-coded with the fixed-point ARM and IFCE
      (`intcoder`), coarse to fine
 
@@ -77,6 +78,33 @@ def _tensor_shapes(model: CoolChic5Model) -> list[tuple[str, int, tuple[int, ...
         ws, bs = module_tensors(model, name)
         out += [(name, 0, tuple(t.shape)) for t in ws] + [(name, 1, tuple(t.shape)) for t in bs]
     return out
+
+
+def _groups(model: CoolChic5Model) -> list[list[int]]:
+    """Indices (file order) of the tensors of each coded array: a module's weights, then its
+    biases, each group one array with one entropy model (5.0.1's grouping: a model per tensor
+    cost ~6 bytes of parameters for tensors of a few values)."""
+    out: dict[tuple[str, int], list[int]] = {}
+    for i, (name, kind, _) in enumerate(_tensor_shapes(model)):
+        out.setdefault((name, kind), []).append(i)
+    return [out.get((n, kind), []) for n in MODULES for kind in (0, 1)]
+
+
+def _pack_weights(model: CoolChic5Model, ints: list[np.ndarray]) -> bytes:
+    return entropy.encode_ints([np.concatenate([ints[i].reshape(-1) for i in g])
+                                if g else np.zeros(0, np.int64) for g in _groups(model)])
+
+
+def _unpack_weights(model: CoolChic5Model, data: bytes) -> list[np.ndarray]:
+    shapes = [sh for _, _, sh in _tensor_shapes(model)]
+    groups = _groups(model)
+    flat = entropy.decode_ints(data, [(sum(math.prod(shapes[i]) for i in g),) for g in groups])
+    ints: list[np.ndarray] = [np.zeros(0)] * len(shapes)
+    for g, a in zip(groups, flat, strict=True):
+        offs = np.cumsum([0] + [math.prod(shapes[i]) for i in g])
+        for n, i in enumerate(g):
+            ints[i] = a[offs[n]:offs[n + 1]].astype(np.int64).reshape(shapes[i])
+    return ints
 
 
 def _int_modules(model: CoolChic5Model, ints: list[np.ndarray],
@@ -236,7 +264,7 @@ class CoolChic5(Codec):
                   for g, v in model.grid_values(model.rounded()).items()}
         arm, ifce = _coders(s, _int_modules(model, ints, ks), model.layout.features)
         kvals = [model_byte(s), *kvals]
-        sections = {"h": _HEAD.pack(*kvals, _crc(ints, kvals)), "w": entropy.encode_ints(ints),
+        sections = {"h": _HEAD.pack(*kvals, _crc(ints, kvals)), "w": _pack_weights(model, ints),
                     "l": encode_grids(model.layout, values, arm, ifce, s.dec.spatial)}
         log["quantize_seconds"] = time.perf_counter() - t
         log["quant_steps"] = {n: list(v) for n, v in ks.items()}
@@ -270,9 +298,7 @@ class CoolChic5(Codec):
             model = _meta_model(s, info)
         except ConfigError as exc:
             raise DecodeError(f"{self.name}: {exc}") from None
-        shapes = _tensor_shapes(model)
-        ints = [a.astype(np.int64) for a in entropy.decode_ints(sections["w"],
-                                                                 [sh for _, _, sh in shapes])]
+        ints = _unpack_weights(model, sections["w"])
         if _crc(ints, kvals) != crc:
             raise DecodeError(f"{self.name}: corrupt weights (checksum mismatch)")
         if any(np.abs(a).max(initial=0) > MAX_INT for a in ints):

@@ -6,7 +6,7 @@ synthesis), each with the earlier ones already quantised; (kw, kb) pairs within 
 (5.0.1's candidate lists) are scored by the real cost D + lmbda * (latent bits + the module's
 weight bits) / pixels on rounded latents and an 8-bit-rounded image (`search_steps`), and
 pairs whose integers exceed `MAX_INT` are refused. The weight bits are rdquant's estimate (a
-discrete Laplace per tensor).
+discrete Laplace per coded array: a module's weights, or its biases).
 
 RDOQ then visits every integer of every module (weights, then biases) in a seeded random
 order and moves it by -1, -2, ... steps while that lowers the module's part of the cost, then
@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from ....fitting import encode_end
@@ -47,6 +48,13 @@ class QuantResult:
     latent_bits: float
     moves: int  # integers RDOQ changed
     evaluations: int
+
+
+def group_bits(arrays: list[np.ndarray]) -> float:
+    """Estimated bits of a module's weights (or biases), coded as one array (`codec`)."""
+    if not arrays:
+        return 0.0
+    return estimate_bits([np.concatenate([a.reshape(-1) for a in arrays])])
 
 
 class Evaluator:
@@ -85,7 +93,8 @@ class Evaluator:
 
     def weight_bits(self, name: str, k: tuple[int, int]) -> float:
         ws, bs = module_tensors(self.model, name)
-        return estimate_bits([to_ints(t, k[0]) for t in ws] + [to_ints(t, k[1]) for t in bs])
+        return (group_bits([to_ints(t, k[0]) for t in ws]) +
+                group_bits([to_ints(t, k[1]) for t in bs]))
 
     def refresh(self, name: str) -> None:
         """Recompute the part of the cost that module `name` moves."""
@@ -160,42 +169,45 @@ def search_steps(ev: Evaluator, name: str, fixed: bool) -> tuple[tuple[int, int]
 def rdoq_module(ev: Evaluator, name: str, k: tuple[int, int], gen: torch.Generator) -> int:
     """Greedy integer moves on module `name`; returns how many integers changed."""
     ws, bs = module_tensors(ev.model, name)
-    tensors = [(t, 2.0 ** -k[0], k[0]) for t in ws] + [(t, 2.0 ** -k[1], k[1]) for t in bs]
-    bits = [estimate_bits([to_ints(t, kk)]) for t, _, kk in tensors]  # per tensor: a move
-    moves = 0  # re-estimates only its own tensor's bits
+    moves = 0
     end = encode_end()
+    for group, kk in ((ws, k[0]), (bs, k[1])):  # weights, then biases
+        step = 2.0 ** -kk
+        ints = [to_ints(t, kk).reshape(-1) for t in group]  # kept in step with the tensors
+        other = sum(group_bits([to_ints(t, x) for t in g]) for g, x in ((ws, k[0]), (bs, k[1]))
+                    if g is not group)
+        bits = group_bits(ints)
 
-    def cost() -> float:
-        return ev.image_cost + ev.lmbda * (ev.latent_bits + sum(bits)) / ev.model.num_pixels
+        def cost(b: float, other: float = other) -> float:
+            return ev.image_cost + ev.lmbda * (ev.latent_bits + other + b) / ev.model.num_pixels
 
-    for kind in (0, 1):  # weights, then biases
-        flat = [(j, i) for j, (t, _, _) in enumerate(tensors) if (j >= len(ws)) == kind
-                for i in range(t.numel())]
+        flat = [(j, i) for j, t in enumerate(group) for i in range(t.numel())]
         for n in torch.randperm(len(flat), generator=gen).tolist():
             if end is not None and time.perf_counter() >= end:
                 return moves
             j, i = flat[n]
-            t, step, kk = tensors[j]
-            view = t.view(-1)
-            start, start_bits = float(view[i]), bits[j]
-            best_v, best_c, best_b = start, cost(), start_bits
-            for sign in (-1.0, 1.0):
+            view, q = group[j].view(-1), ints[j]
+            start = int(q[i])
+            best_q, best_c, best_b = start, cost(bits), bits
+            for sign in (-1, 1):
                 for m in range(1, RDOQ_REACH + 1):
-                    v = start + sign * m * step
-                    if abs(v / step) > MAX_INT:
+                    v = start + sign * m
+                    if abs(v) > MAX_INT:
                         break
-                    view[i] = v
-                    bits[j] = estimate_bits([to_ints(t, kk)])
+                    q[i] = v
+                    view[i] = v * step
+                    b = group_bits(ints)
                     ev.refresh(name)
-                    c = cost()
+                    c = cost(b)
                     if c < best_c:
-                        best_v, best_c, best_b = v, c, bits[j]
+                        best_q, best_c, best_b = v, c, b
                     else:
                         break
-            view[i] = best_v
-            bits[j] = best_b
+            q[i] = best_q
+            view[i] = best_q * step
+            bits = best_b
             ev.refresh(name)
-            moves += best_v != start
+            moves += best_q != start
     return moves
 
 
