@@ -60,9 +60,11 @@ class IntModule:
 
 
 class IntARM5(IntARM):
-    """Integer context [n, C] (already fixed point) -> (mu in 1/16, scale index)."""
+    """Integer context [n, C] (already fixed point) -> (mu in 1/16, scale index): v2's snapping
+    of (mu, ln b) to its tables (`IntARM.__call__`) on this network's `raw` output."""
 
     def __init__(self, m: IntModule, hidden: int, stabiliser: bool) -> None:
+        # IntARM.__init__ builds v2's layers; only its __call__ (the snapping) is shared
         self.hidden = hidden
         self._wt = [np.ascontiguousarray(w.T.astype(np.float64)) for w in m.weights]
         self._b = [m.bias_at(n) for n in range(len(m.biases))]
