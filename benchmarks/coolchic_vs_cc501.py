@@ -66,6 +66,12 @@ def measure(src: Path, decoded: Path, nbytes: int) -> dict:
         k: m[k] for k in ("psnr", "msssim", "msssim_db", "lpips")}
 
 
+def commit() -> str:
+    r = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                       capture_output=True, text=True)
+    return r.stdout.strip()
+
+
 def thread_env(threads: int, extra: dict[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
     return env | (extra or {})
@@ -170,6 +176,7 @@ def main() -> None:
     images = protocol_images(a.protocol, names)
     cache = Path(tempfile.mkdtemp(prefix="cc501-src-"))
     extra = [x for s in a.set for x in ("--set", s)]
+    code = commit()  # the code our side runs, whatever is committed meanwhile
     a.out.parent.mkdir(parents=True, exist_ok=True)
     try:
         for name, image in images.items():
@@ -194,7 +201,7 @@ def main() -> None:
                                 "threads": a.threads, "load_avg_start": load,
                                 "command": " ".join(sys.argv), "date": time.strftime("%F"),
                                 "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-                                "inrcodec": inrcodec.__version__}
+                                "inrcodec": inrcodec.__version__, "commit": code}
                         with open(jsonl, "a") as fh:
                             fh.write(json.dumps(row) + "\n")
                         rows.append(row)

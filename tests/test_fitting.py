@@ -159,3 +159,20 @@ def test_seeded():
     private = seeded(99, private=True)
     torch.rand(2, generator=private)  # leaves the global stream alone
     assert torch.equal(torch.rand(4), a)
+
+
+def test_evaluate_scores_every_k_iterations_and_the_final_state():
+    # the loss trained on is (w - 1)^2, but the state kept is the one evaluate() likes best:
+    # |w - 1.7|, evaluated before the update at iterations 0, 3, 6 and once after the end
+    m, seen, evaluated = Scalar(5.0), [], []
+
+    def evaluate():
+        evaluated.append(float(m.w.detach()))
+        return abs(float(m.w.detach()) - 1.7)
+
+    log = train(m, quadratic(m, seen), sgd(0.25), 8, evaluate=evaluate, eval_every=3)
+    assert evaluated == [seen[0], seen[3], seen[6], 1 + (seen[7] - 1) / 2]
+    assert seen[3] == 1.5 and m.w.item() == 1.5  # the evaluated best, not the last state
+    assert log.best_loss == pytest.approx(0.2)
+    with pytest.raises(ValueError):
+        train(m, quadratic(m, []), sgd(0.25), 2, evaluate=evaluate, window=2)

@@ -216,7 +216,13 @@ def info(data: bytes) -> dict[str, Any]:
     c = container.unpack(data)
     pixels = c.image.height * c.image.width
     payload = sum(len(s) for s in c.sections.values())
-    return {
+    try:
+        impl = get_codec(c.codec)
+    except ConfigError:
+        extra: dict[str, Any] = {}  # a codec this inrcodec does not know: the container only
+    else:
+        extra = impl.describe(impl.settings_from_config(c.config), c.image, c.sections)
+    return extra | {
         "codec": c.codec, "config": c.config,
         "image": {"height": c.image.height, "width": c.image.width,
                   "channels": c.image.channels, "mode": c.image.mode,

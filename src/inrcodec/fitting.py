@@ -164,6 +164,8 @@ def train(
     target: torch.Tensor | None = None,
     offset: int = 0,
     total: int | None = None,
+    evaluate: Callable[[], float] | None = None,
+    eval_every: int = 1,
 ) -> FitLog:
     """Run `steps` optimiser steps on objective(step) and keep the best state of `module`.
 
@@ -187,11 +189,17 @@ def train(
     it runs on the clock: `step` (what schedule, objective and progress see) is
     steps x elapsed / (steps x share), repeated or skipped as the machine is fast or slow.
 
+    With `evaluate`, the scores are not the training losses but evaluate() (the real objective,
+    e.g. on rounded latents), called before the update every `eval_every` iterations from the
+    first and once more on the final state; patience then counts evaluations.
+
     `optimizer` is an optimiser over the module's parameters, or a factory called with the
     trainable ones.
     """
     if window < 1:
         raise ValueError("window must be >= 1")
+    if evaluate is not None and (window != 1 or eval_every < 1 or validate is not None):
+        raise ValueError("evaluate needs window == 1, eval_every >= 1 and no validate")
     if not isinstance(optimizer, torch.optim.Optimizer):
         optimizer = optimizer([p for p in module.parameters() if p.requires_grad])
     opt = optimizer
@@ -222,15 +230,22 @@ def train(
         value = float(loss.detach())
         if not math.isfinite(value):
             break  # diverged: keep the best state seen so far
-        scored, improved = validate is None and (step + 1) % window == 0, False
-        mark = value if score is None else score(step, pred)
-        if window > 1:
-            if step % window == 0:
-                window_sum = 0.0
-                window_state = best.snapshot() if best.keep else None
-            window_sum += mark
-        if scored:  # before the update: the saved state is the one that produced the score
-            improved = best.offer(mark if window == 1 else window_sum / window, window_state)
+        scored = validate is None and evaluate is None and (step + 1) % window == 0
+        improved = False
+        if evaluate is not None:
+            if (i - 1) % eval_every == 0:
+                scored = True
+                with torch.no_grad():
+                    improved = best.offer(evaluate())
+        else:
+            mark = value if score is None else score(step, pred)
+            if window > 1:
+                if step % window == 0:
+                    window_sum = 0.0
+                    window_state = best.snapshot() if best.keep else None
+                window_sum += mark
+            if scored:  # before the update: the saved state is the one that produced the score
+                improved = best.offer(mark if window == 1 else window_sum / window, window_state)
         loss.backward()
         clip_gradients(opt, grad_clip)
         opt.step()
@@ -248,6 +263,9 @@ def train(
                     best.restore()
                 if on_plateau is not None and on_plateau(step, opt):
                     break
+    if evaluate is not None and run > 0:
+        with torch.no_grad():
+            best.offer(evaluate())
     if keep_best:
         best.restore()
     return FitLog(run, best.loss, value, time.perf_counter() - t0,

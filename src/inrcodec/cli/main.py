@@ -273,6 +273,8 @@ def info(
     out.print(f"  size     {d['bytes']} bytes, {d['bpp']:.4f} bpp "
               f"(payload {d['payload_bytes']} bytes, {d['payload_bpp']:.4f} bpp)")
     out.print(f"  sections {d['sections']}")
+    if d.get("macs_per_pixel") is not None:
+        out.print(f"  decoder  {d['macs_per_pixel']:.1f} MAC per pixel")
 
 
 @app.command()

@@ -135,6 +135,13 @@ class Codec(ABC):
                 if k in cls.decode_fields or (k in cls.optional_decode_fields and
                                               v != getattr(defaults, k))}
 
+    def describe(self, settings: Any, info: ImageInfo,
+                 sections: dict[str, bytes]) -> dict[str, Any]:
+        """Facts about a file of this codec that its config and sections say without decoding
+        (e.g. the decoder's MAC per pixel), for `inrcodec info`; none by default. Raises
+        DecodeError for a malformed file."""
+        return {}
+
     # -- time budgets --------------------------------------------------------------------------
     # An encode with a time budget (api.encode(budget=...), see budget.py) asks the codec how
     # long one training step takes on this image, how many steps its settings plan, and how

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..errors import ConfigError
 from .base import Codec
 from .coolchic import CoolChicV1, CoolChicV2
+from .coolchic.five import CoolChic5
 from .inr import NIFCodec, PEMLPCodec, SirenCodec
 
 CODECS: dict[str, type[Codec]] = {
@@ -13,6 +14,7 @@ CODECS: dict[str, type[Codec]] = {
     NIFCodec.name: NIFCodec,
     CoolChicV1.name: CoolChicV1,
     CoolChicV2.name: CoolChicV2,
+    CoolChic5.name: CoolChic5,
 }
 
 

@@ -1,0 +1,308 @@
+"""`coolchic`: the Cool-chic 5-class codec (settings checks, encode, decode, budgets).
+
+File sections (the container's config is empty: the model description is one byte here, not
+~60 bytes of JSON in the header, which matters for files of a few kilobytes):
+  h  the model byte (decoder index in bits 0-1; hyperlatents, ifce, preconcat, stabilisers in
+     bits 2-5), (kw, kb) of arm, ifce, upsampling, synthesis (8 bytes) and a CRC-32 of the
+     model byte, those steps and every integer weight
+  w  the integer weights in file order, as one array per module and kind (weights, biases),
+     each with its own discrete-Laplace model (coding.entropy)
+  l  every latent and hyperlatent grid, range-coded with the fixed-point ARM and IFCE
+     (`intcoder`), coarse to fine
+
+The reconstruction returned by encode is the decoder's own float64 render of the integers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import struct
+import time
+import zlib
+from typing import Any
+
+import numpy as np
+import torch
+
+from ....coding import entropy
+from ....coding.container import ImageInfo
+from ....errors import ConfigError, DecodeError
+from ....image import Image
+from ....losses import Loss
+from ...base import Codec, EncodeOutput, ProgressFn, timed_steps
+from ..rdquant import to_ints
+from ..synthesis import parse_spec, resolve
+from .intcoder import IntARM5, IntIFCE, IntModule, decode_grids, encode_grids
+from .layout import DECODERS, Grid, macs_per_pixel
+from .model import MODULES, CoolChic5Model, CoolChic5Settings, layout_of, module_tensors
+from .optim import OPTIMIZERS
+from .quant import K_RANGES, MAX_INT, Evaluator, quantize
+from .train import Phase, fit, plan, run_phase
+
+_HEAD = struct.Struct("<9BI")
+FLAGS = ("hyperlatents", "ifce", "preconcat", "stabilisers")
+DECODER_NAMES = tuple(DECODERS)
+
+
+def model_byte(s: CoolChic5Settings) -> int:
+    return DECODER_NAMES.index(s.decoder) | sum(
+        int(getattr(s, f)) << (2 + i) for i, f in enumerate(FLAGS))
+
+
+def settings_of_byte(s: CoolChic5Settings, b: int) -> CoolChic5Settings:
+    if b >> (2 + len(FLAGS)):
+        raise DecodeError("coolchic: corrupt model description")
+    flags = {f: bool(b >> (2 + i) & 1) for i, f in enumerate(FLAGS)}
+    return dataclasses.replace(s, decoder=DECODER_NAMES[b & 3], **flags)
+
+
+def _crc(ints: list[np.ndarray], ks: list[int]) -> int:
+    crc = zlib.crc32(bytes(ks))
+    for a in ints:
+        crc = zlib.crc32(np.ascontiguousarray(a, dtype="<i8").tobytes(), crc)
+    return crc
+
+
+def _meta_model(s: CoolChic5Settings, info_or_image: Any) -> CoolChic5Model:
+    """The model's structure on the meta device (no memory, no random draws)."""
+    with torch.device("meta"):
+        return CoolChic5Model(s, info_or_image.height, info_or_image.width,
+                              info_or_image.channels)
+
+
+def _tensor_shapes(model: CoolChic5Model) -> list[tuple[str, int, tuple[int, ...]]]:
+    """(module, 0 weight / 1 bias, shape) of every coded tensor in file order."""
+    out = []
+    for name in MODULES:
+        ws, bs = module_tensors(model, name)
+        out += [(name, 0, tuple(t.shape)) for t in ws] + [(name, 1, tuple(t.shape)) for t in bs]
+    return out
+
+
+def _groups(model: CoolChic5Model) -> list[list[int]]:
+    """Indices (file order) of the tensors of each coded array: a module's weights, then its
+    biases, each group one array with one entropy model (5.0.1's grouping: a model per tensor
+    cost ~6 bytes of parameters for tensors of a few values)."""
+    out: dict[tuple[str, int], list[int]] = {}
+    for i, (name, kind, _) in enumerate(_tensor_shapes(model)):
+        out.setdefault((name, kind), []).append(i)
+    return [out.get((n, kind), []) for n in MODULES for kind in (0, 1)]
+
+
+def _pack_weights(model: CoolChic5Model, ints: list[np.ndarray]) -> bytes:
+    return entropy.encode_ints([np.concatenate([ints[i].reshape(-1) for i in g])
+                                if g else np.zeros(0, np.int64) for g in _groups(model)])
+
+
+def _unpack_weights(model: CoolChic5Model, data: bytes) -> list[np.ndarray]:
+    shapes = [sh for _, _, sh in _tensor_shapes(model)]
+    groups = _groups(model)
+    flat = entropy.decode_ints(data, [(sum(math.prod(shapes[i]) for i in g),) for g in groups])
+    ints: list[np.ndarray] = [np.zeros(0)] * len(shapes)
+    for g, a in zip(groups, flat, strict=True):
+        offs = np.cumsum([0] + [math.prod(shapes[i]) for i in g])
+        for n, i in enumerate(g):
+            ints[i] = a[offs[n]:offs[n + 1]].astype(np.int64).reshape(shapes[i])
+    return ints
+
+
+def _int_modules(model: CoolChic5Model, ints: list[np.ndarray],
+                 ks: dict[str, tuple[int, int]]) -> dict[str, IntModule]:
+    mods = {n: IntModule([], [], *ks[n]) for n in MODULES}
+    for (name, kind, _), a in zip(_tensor_shapes(model), ints, strict=True):
+        (mods[name].biases if kind else mods[name].weights).append(a.reshape(a.shape))
+    return mods
+
+
+def _coders(s: CoolChic5Settings, mods: dict[str, IntModule], features: int
+            ) -> tuple[IntARM5, IntIFCE | None]:
+    arm = IntARM5(mods["arm"], s.dec.hidden, s.stabilisers)
+    return arm, (IntIFCE(mods["ifce"]) if features else None)
+
+
+def _render(s: CoolChic5Settings, image: Any, ints: list[np.ndarray],
+            ks: dict[str, tuple[int, int]], values: dict[Grid, np.ndarray],
+            device: torch.device) -> torch.Tensor:
+    """The decoded image, in float64: encoder and decoder both call this."""
+    gen_state = torch.random.get_rng_state()
+    model = CoolChic5Model(s, image.height, image.width, image.channels).double()
+    torch.random.set_rng_state(gen_state)  # building the model draws nothing for the caller
+    with torch.no_grad():
+        for (name, kind, _), a, t in zip(_tensor_shapes(model), ints,
+                                         [t for n in MODULES for t in sum(module_tensors(
+                                             model, n), [])], strict=True):
+            t.copy_(torch.from_numpy(a).double() * 2.0 ** -ks[name][kind])
+        model = model.to(device)
+        lat = [torch.from_numpy(values[g]).double()[None, None].to(device)
+               for g in model.layout.latents]
+        out = model.synthesis.forward_strips(model.upsampling(lat))
+    return out[0].clamp(0, 1).float().cpu()
+
+
+class CoolChic5(Codec):
+    """Cool-chic 5.0.1-class image coding (Orange's intra recipe, measured on CPU)."""
+
+    name = "coolchic"
+    settings_cls = CoolChic5Settings
+    decode_fields = ()  # the model description is in section h (`model_byte`)
+    presets = {
+        # RDOQ gained 0.3 % for a sixth of a short encode's time (coolchic5_ablation.md)
+        "fast": {"iterations": 2000, "rdoq": False},
+        "default": {"iterations": 5000},
+        "slow": {"iterations": 10000},
+    }
+
+    @classmethod
+    def validate(cls, s: CoolChic5Settings) -> None:
+        n = cls.name
+        if s.decoder not in DECODERS:
+            raise ConfigError(f"{n}: decoder must be one of {', '.join(DECODERS)}")
+        for flag in ("hyperlatents", "ifce", "preconcat", "stabilisers", "warmup", "hard_final",
+                     "quantize_search", "rdoq", "compile", "bf16"):
+            if not isinstance(getattr(s, flag), bool):
+                raise ConfigError(f"{n}: {flag} must be true or false")
+        parse_spec(s.dec.synthesis)
+
+        def number(v: Any) -> bool:
+            return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+        if not (number(s.lmbda) and s.lmbda >= 0):
+            raise ConfigError(f"{n}: lmbda must be >= 0")
+        if not (isinstance(s.iterations, int) and not isinstance(s.iterations, bool)
+                and 1 <= s.iterations <= 10_000_000):
+            raise ConfigError(f"{n}: iterations must be a positive integer")
+        if not all(number(v) and v > 0 for v in (s.lr, s.final_lr, s.min_lr)):
+            raise ConfigError(f"{n}: learning rates must be > 0")
+        if s.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"{n}: optimizer must be one of {', '.join(OPTIMIZERS)}")
+        for name in ("weight_decay", "warmup_noise", "latent_gain", "grad_clip"):
+            v = getattr(s, name)
+            if not (number(v) and v >= 0):
+                raise ConfigError(f"{n}: {name} must be a number >= 0")
+        t = tuple(s.temperature) if isinstance(s.temperature, tuple | list) else ()
+        if len(t) != 2 or not all(number(v) and 0 < v <= 1 for v in t):
+            raise ConfigError(f"{n}: temperature is (start, end) in (0, 1]")
+        z = tuple(s.noise) if isinstance(s.noise, tuple | list) else ()
+        if len(z) != 2 or not all(number(v) and 0 <= v <= 2 for v in z):
+            raise ConfigError(f"{n}: noise is (start, end) in [0, 2]")
+        if not (number(s.final_share) and 0 <= s.final_share <= 0.5):
+            raise ConfigError(f"{n}: final_share must be in [0, 0.5]")
+        for name in ("patience", "eval_every"):
+            v = getattr(s, name)
+            if not (isinstance(v, int) and not isinstance(v, bool) and v >= (name == "eval_every")):
+                raise ConfigError(f"{n}: {name} must be an integer >= "
+                                  f"{int(name == 'eval_every')}")
+
+    def describe(self, settings: CoolChic5Settings, info: ImageInfo,
+                 sections: dict[str, bytes]) -> dict[str, Any]:
+        h = sections.get("h", b"")
+        if len(h) != _HEAD.size:
+            raise DecodeError(f"{self.name}: corrupt module header")
+        settings = settings_of_byte(settings, h[0])
+        layout = layout_of(settings, info.height, info.width)
+        macs = macs_per_pixel(settings.dec, layout, info.channels, settings.preconcat,
+                              settings.stabilisers)
+        return {"macs_per_pixel": round(macs["total"], 1),
+                "macs_by_module": {k: round(v, 2) for k, v in macs.items() if k != "total"},
+                "decoder": settings.decoder,
+                "model": {f: getattr(settings, f) for f in FLAGS}}
+
+    # -- time budgets --------------------------------------------------------------------------
+    def seconds_per_step(self, image: Image, settings: CoolChic5Settings,
+                         device: torch.device) -> float:
+        from ....losses import parse_loss
+
+        model = CoolChic5Model(settings, image.height, image.width, image.channels).to(device)
+        target = image.data.unsqueeze(0).to(device)
+        phase = Phase("main", 10, (settings.lr, settings.lr), "softround", (0.3, 0.3),
+                      (0.2, 0.2))
+        levels = (1 << image.bit_depth) - 1
+        return timed_steps(lambda report: run_phase(model, parse_loss("mse"), target, settings,
+                                                    phase, levels, progress=report), skip=3)
+
+    @classmethod
+    def planned_steps(cls, s: CoolChic5Settings) -> int:
+        return plan(s).total
+
+    def coding_seconds(self, image: Image, settings: CoolChic5Settings,
+                       step_seconds: float) -> float:
+        # the step search makes ~150 evaluations and RDOQ ~2.5 per coded integer, each a
+        # forward of the ARM or the synthesis: timed here on a fresh model; range coding and
+        # the float64 render scale with the pixels
+        from ....losses import parse_loss
+
+        model = CoolChic5Model(settings, image.height, image.width, image.channels)
+        params = sum(math.prod(sh) for _, _, sh in _tensor_shapes(model))
+        with torch.no_grad():
+            ev = Evaluator(model, parse_loss("mse"), image.data.unsqueeze(0), settings.lmbda,
+                           (1 << image.bit_depth) - 1)
+            t = time.perf_counter()
+            for name in ("arm", "synthesis", "arm", "synthesis"):
+                ev.refresh(name)
+                ev.cost(name, (8, 8))
+            per = (time.perf_counter() - t) / 4
+        evals = (150 if settings.quantize_search else 4) + (2.5 * params if settings.rdoq else 0)
+        return evals * per + 4e-6 * image.num_pixels + 0.3
+
+    # -- coding --------------------------------------------------------------------------------
+    def encode(self, image: Image, loss: Loss, settings: Any, *, device: torch.device,
+               seed: int = 0, progress: ProgressFn | None = None) -> EncodeOutput:
+        s: CoolChic5Settings = settings
+        resolve(s.dec.synthesis, layout_of(s, image.height, image.width).levels, image.channels)
+        model, log = fit(image, loss, s, device=device, seed=seed, progress=progress)
+        model = model.cpu().float()
+        t = time.perf_counter()
+        q = quantize(model, loss, image.data.unsqueeze(0), s, (1 << image.bit_depth) - 1, seed)
+        ks = q.steps
+        ints = [to_ints(t, ks[name][kind]) for (name, kind, _), t in
+                zip(_tensor_shapes(model), [t for n in MODULES
+                                            for t in sum(module_tensors(model, n), [])],
+                    strict=True)]
+        kvals = [k for name in MODULES for k in ks[name]]
+        values = {g: v.numpy().astype(np.int64)
+                  for g, v in model.grid_values(model.rounded()).items()}
+        arm, ifce = _coders(s, _int_modules(model, ints, ks), model.layout.features)
+        kvals = [model_byte(s), *kvals]
+        sections = {"h": _HEAD.pack(*kvals, _crc(ints, kvals)), "w": _pack_weights(model, ints),
+                    "l": encode_grids(model.layout, values, arm, ifce, s.dec.spatial)}
+        log["quantize_seconds"] = time.perf_counter() - t
+        log["quant_steps"] = {n: list(v) for n, v in ks.items()}
+        log["quantized_objective"] = q.cost
+        log["rdoq_objective"] = q.rdoq_cost
+        log["rdoq_moves"] = q.moves
+        log["quant_evaluations"] = q.evaluations
+        log["estimated_latent_bytes"] = round(q.latent_bits / 8)
+        log["section_bytes"] = {k: len(v) for k, v in sections.items()}
+        log["num_params"] = int(sum(a.size for a in ints))
+        log["macs_per_pixel"] = self.describe(s, ImageInfo(image.height, image.width,
+                                                           image.channels),
+                                              sections)["macs_per_pixel"]
+        recon = _render(s, image, ints, ks, values, device)
+        return EncodeOutput(sections, self.config_of(s), recon, log)
+
+    def decode(self, settings: Any, sections: dict[str, bytes], info: ImageInfo, *,
+               device: torch.device) -> torch.Tensor:
+        s: CoolChic5Settings = settings
+        if set(sections) != {"h", "w", "l"}:
+            raise DecodeError(f"{self.name}: unexpected sections {sorted(sections)}")
+        if len(sections["h"]) != _HEAD.size:
+            raise DecodeError(f"{self.name}: corrupt module header")
+        mbyte, *kvals, crc = _HEAD.unpack(sections["h"])
+        s = settings_of_byte(s, mbyte)
+        kvals = [mbyte, *kvals]
+        ks = {n: (kvals[1 + 2 * i], kvals[2 + 2 * i]) for i, n in enumerate(MODULES)}
+        if any(ks[n][j] > max(K_RANGES[n][j]) for n in MODULES for j in (0, 1)):
+            raise DecodeError(f"{self.name}: corrupt quantisation steps")
+        try:
+            model = _meta_model(s, info)
+        except ConfigError as exc:
+            raise DecodeError(f"{self.name}: {exc}") from None
+        ints = _unpack_weights(model, sections["w"])
+        if _crc(ints, kvals) != crc:
+            raise DecodeError(f"{self.name}: corrupt weights (checksum mismatch)")
+        if any(np.abs(a).max(initial=0) > MAX_INT for a in ints):
+            raise DecodeError(f"{self.name}: corrupt weights (out of range)")
+        arm, ifce = _coders(s, _int_modules(model, ints, ks), model.layout.features)
+        values = decode_grids(sections["l"], model.layout, arm, ifce, s.dec.spatial)
+        return _render(s, info, ints, ks, values, device)

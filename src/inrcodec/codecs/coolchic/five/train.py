@@ -1,0 +1,217 @@
+"""Training `coolchic` on fitting.train: Cool-chic 5.0's intra recipe, scaled to a budget.
+
+`plan(iterations)` splits the budget as 5.0's preset does (its n_itr counts every step of
+every warm-up candidate too): warm-up steps per candidate `wu` (50 below 4000 iterations, 100
+below 9000, 200 below 12000, else 400; scaled down linearly below 2000), a final phase of
+`final_share` of the iterations (default 5 %; 5.0: 500 at any budget, i.e. 5 % at 10k; at
+short budgets its 500 cost more than the main-phase steps they displace:
+benchmarks/results/coolchic5_ablation.md), and the main phase gets the rest:
+main = iterations - final - 7 wu.
+
+  warmup  5 fresh models (different random networks, zero latents) train wu steps each; the
+          best 2 by the evaluation go on for wu more steps with new optimisers; the best wins.
+          Constant lr; soft-round at T = 0.35 with Gaussian noise sigma0(lmbda); latent Adam
+          betas (0.725, 0.97); SOAP's preconditioner refreshed every step.
+  main    cosine lr -> min_lr over 100-step blocks; T 0.35 -> 0.08 and noise 0.22 -> 0.15,
+          moved at each block; SOAP refreshed every 10 steps; latent Adam (0.9, 0.999); after
+          `patience` steps without a better evaluation the best state is reloaded.
+  final   hard rounding (no gradient reaches the latents: only the networks train, on the
+          latents as they will be coded), cosine lr final_lr -> min_lr.
+
+Every phase evaluates the real objective (rounded latents, 8-bit-rounded image, estimated
+rate) every `eval_every` steps and at its end, and ends on its best evaluated state.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from ....fitting import train
+from ....image import Image
+from ....losses import Loss
+from ...base import ProgressFn
+from .model import CoolChic5Model, CoolChic5Settings
+from .optim import PairOptimizer, latent_optimizer, network_optimizer
+
+BLOCK = 100  # schedules move once per block, as 5.0's (which moves them at validations)
+CANDIDATES = (5, 2)
+
+
+@dataclass(frozen=True)
+class Plan:
+    warmup: int  # steps per candidate and stage
+    main: int
+    final: int
+
+    @property
+    def total(self) -> int:
+        return sum(CANDIDATES) * self.warmup + self.main + self.final
+
+
+def plan(s: CoolChic5Settings) -> Plan:
+    n = s.iterations
+    if n >= 2000:
+        wu = 50 if n < 4000 else 100 if n < 9000 else 200 if n < 12000 else 400
+    else:
+        wu = max(1, round(50 * n / 2000))
+    final = round(s.final_share * n)
+    wu = wu if s.warmup else 0
+    final = final if s.hard_final else 0
+    main = n - final - sum(CANDIDATES) * wu
+    if main < 1:  # a tiny budget: the main phase first
+        wu, final = 0, 0
+        main = n
+    return Plan(wu, main, final)
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    steps: int
+    lr: tuple[float, float]  # start, end (equal: constant)
+    mode: str  # "softround" or "round"
+    temperature: tuple[float, float]
+    noise: tuple[float, float]
+    latent_betas: tuple[float, float] = (0.9, 0.999)
+    precondition_frequency: int = 10
+    patience: int = 0
+
+
+def phases(s: CoolChic5Settings, p: Plan) -> tuple[Phase, Phase, Phase]:
+    t0 = s.temperature[0]
+    warm = Phase("warmup", p.warmup, (s.lr, s.lr), "softround", (t0, t0),
+                 (s.sigma0(), s.sigma0()), (0.725, 0.97), 1)
+    main = Phase("main", p.main, (s.lr, s.min_lr), "softround", tuple(s.temperature),
+                 tuple(s.noise), patience=s.patience)
+    final = Phase("final", p.final, (s.final_lr, s.min_lr), "round", (0.0, 0.0), (0.0, 0.0))
+    return warm, main, final
+
+
+def block_fraction(step: int, steps: int) -> float:
+    """Where the schedules stand at `step`: the start of its 100-step block, as a fraction."""
+    return min(1.0, BLOCK * (step // BLOCK) / max(steps, 1))
+
+
+def cosine(start: float, end: float, step: int, steps: int) -> float:
+    a = block_fraction(step, steps)
+    return end + (start - end) * 0.5 * (1 + math.cos(math.pi * a))
+
+
+def evaluation(model: CoolChic5Model, loss: Loss, target: torch.Tensor, lmbda: float,
+               levels: int) -> Callable[[], float]:
+    """The real objective: rounded latents, image rounded to the file's levels."""
+
+    @torch.no_grad()
+    def run() -> float:
+        img, bits = model("round")
+        img = torch.round(img * levels) / levels
+        return float(loss(img, target) + lmbda * bits / model.num_pixels)
+
+    return run
+
+
+def make_step(model: CoolChic5Model, loss: Loss, target: torch.Tensor, s: CoolChic5Settings,
+              phase: Phase) -> Callable[[int], tuple[torch.Tensor, torch.Tensor]]:
+    steps = phase.steps
+    (t0, t1), (n0, n1) = phase.temperature, phase.noise
+    temp, noise = torch.tensor(t0), torch.tensor(n0)  # tensors: a compiled step never recompiles
+    lmbda, n = s.lmbda, model.num_pixels
+    fixed = model.rounded() if phase.mode == "round" else None
+
+    def forward(temp: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast(target.device.type, dtype=torch.bfloat16, enabled=s.bf16):
+            if fixed is not None:  # hard rounding: the latents are constants
+                img, bits = model.render(fixed).clamp(0, 1), model.bits(fixed)
+            else:
+                img, bits = model(phase.mode, temp, noise)
+        img = img.float()
+        return loss(img, target) + lmbda * bits.float() / n, img
+
+    fn = forward
+    if s.compile:
+        fn = torch.compile(forward, dynamic=False,
+                           options={"layout_optimization": False, "fallback_random": True})
+
+    def objective(step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        a = block_fraction(step, steps)
+        temp.fill_(t0 + (t1 - t0) * a)
+        noise.fill_(n0 + (n1 - n0) * a)
+        return fn(temp, noise)
+
+    return objective
+
+
+def run_phase(model: CoolChic5Model, loss: Loss, target: torch.Tensor, s: CoolChic5Settings,
+              phase: Phase, levels: int, *, progress: ProgressFn | None = None,
+              offset: int = 0, total: int | None = None) -> float:
+    """One phase on `model` in place; returns its best evaluation (the model ends there)."""
+    nets = model.network_parameters()
+    lat = [] if phase.mode == "round" else model.latent_parameters()
+    opt = PairOptimizer(
+        network_optimizer(nets, s.optimizer, phase.lr[0], s.weight_decay,
+                          phase.precondition_frequency),
+        latent_optimizer(lat, phase.lr[0], phase.latent_betas) if lat else None, s.grad_clip)
+
+    def schedule(step: int, o: torch.optim.Optimizer) -> None:
+        lr = cosine(phase.lr[0], phase.lr[1], step, phase.steps)
+        for g in o.param_groups:
+            g["lr"] = lr
+
+    every = max(1, s.eval_every)
+    log = train(model, make_step(model, loss, target, s, phase), opt, phase.steps,
+                schedule=schedule, keep_best=True, phase=phase.name,
+                patience=phase.patience // every if phase.patience else 0,
+                progress=progress, target=target, offset=offset, total=total,
+                evaluate=evaluation(model, loss, target, s.lmbda, levels), eval_every=every)
+    return log.best_loss
+
+
+def fit(image: Image, loss: Loss, s: CoolChic5Settings, *, device: torch.device,
+        seed: int = 0, progress: ProgressFn | None = None
+        ) -> tuple[CoolChic5Model, dict[str, Any]]:
+    """Warm-up competition, main and final phases; the trained float model and a log."""
+    target = image.data.unsqueeze(0).to(device)
+    h, w, c = image.height, image.width, image.channels
+    levels = (1 << image.bit_depth) - 1
+    p = plan(s)
+    warm, main, final = phases(s, p)
+    log: dict[str, Any] = {"plan": {"warmup": p.warmup, "main": p.main, "final": p.final}}
+    t = time.perf_counter()
+    if p.warmup:
+        n1, n2 = CANDIDATES
+        total = (n1 + n2) * p.warmup
+        scored = []
+        for cand in range(n1):
+            torch.manual_seed(seed * 1009 + cand)
+            m = CoolChic5Model(s, h, w, c).to(device)
+            v = run_phase(m, loss, target, s, warm, levels, progress=progress,
+                          offset=cand * p.warmup, total=total)
+            scored.append((v, cand, m))
+        scored.sort(key=lambda x: (x[0], x[1]))
+        finals = []
+        for j, (_, cand, m) in enumerate(scored[:n2]):
+            v = run_phase(m, loss, target, s, warm, levels, progress=progress,
+                          offset=(n1 + j) * p.warmup, total=total)
+            finals.append((v, cand, m))
+        finals.sort(key=lambda x: (x[0], x[1]))
+        model = finals[0][2]
+        log["warmup_winner"] = finals[0][1]
+    else:
+        torch.manual_seed(seed * 1009)
+        model = CoolChic5Model(s, h, w, c).to(device)
+    log["warmup_seconds"] = time.perf_counter() - t
+    t = time.perf_counter()
+    log["main_objective"] = run_phase(model, loss, target, s, main, levels, progress=progress)
+    log["main_seconds"] = time.perf_counter() - t
+    t = time.perf_counter()
+    if p.final:
+        log["final_objective"] = run_phase(model, loss, target, s, final, levels,
+                                           progress=progress)
+    log["final_seconds"] = time.perf_counter() - t
+    return model, log
