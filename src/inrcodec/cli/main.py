@@ -90,6 +90,37 @@ def encode(
         print_summary(result, str(output))
 
 
+def decode_limits(trust: bool, max_macs: float | None, max_memory: str | None,
+                  max_params: float | None) -> Any:
+    """The DecodeLimits of the decode options (--trust lifts them all)."""
+    from ..coding.limits import DecodeLimits
+
+    if trust:
+        return DecodeLimits.unlimited()
+    values: dict[str, float] = {}
+    for name, value in (("max_macs", max_macs), ("max_params", max_params)):
+        if value is not None:
+            if not (value > 0):
+                raise ConfigError(f"--{name.replace('_', '-')} must be > 0")
+            values[name] = value
+    if max_memory is not None:
+        values["max_peak_bytes"] = parse_bytes(max_memory, "--max-memory")
+    return DecodeLimits(**values)
+
+
+def parse_bytes(text: str, flag: str) -> float:
+    """"3e9", "512M", "4G", "2GiB" -> bytes."""
+    t = text.strip().upper().removesuffix("IB").removesuffix("B")
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(t[-1:], 1)
+    try:
+        value = float(t[:-1] if scale > 1 else t) * scale
+    except ValueError:
+        raise ConfigError(f"{flag} expects a size such as 4G or 3e9, got {text!r}") from None
+    if not value > 0:
+        raise ConfigError(f"{flag} must be > 0")
+    return value
+
+
 @app.command()
 @handle_errors
 def decode(
@@ -97,16 +128,31 @@ def decode(
     output: Path = typer.Option(..., "-o", "--output",
                                 help="Output image (.png, .jpg, .tif, .nii, .nii.gz)."),
     device: str = typer.Option("auto", "--device"),
+    trust: bool = typer.Option(False, "--trust", help="The file comes from a trusted source: "
+                               "decode it whatever its model and image size cost."),
+    max_macs: float | None = typer.Option(None, "--max-macs", help="Refuse files whose "
+                                          "decode needs more multiply-accumulates "
+                                          "(default 1.5e11: every preset up to 768x512)."),
+    max_memory: str | None = typer.Option(None, "--max-memory", help="Refuse files whose "
+                                          "decode needs more memory, e.g. 8G (default 3G)."),
+    max_params: float | None = typer.Option(None, "--max-params", help="Refuse files whose "
+                                            "model has more parameters (default 2^24)."),
 ) -> None:
-    """Decode a .inr file to an image (same mode and bit depth as the original)."""
+    """Decode a .inr file to an image (same mode and bit depth as the original).
+
+    Files are checked before anything is allocated: one whose model or image would cost more
+    than the limits to decode is refused (raise them with --max-macs / --max-memory, or
+    --trust, for a file you trust)."""
     from .. import api
     from ..errors import InputError
     from ..io import check_output_path, write_image
 
+    limits = decode_limits(trust, max_macs, max_memory, max_params)
     if not input.is_file():
         raise InputError(f"{input}: no such file")
     check_output_path(output)
-    image = api.decode(input.read_bytes(), device=device)
+    limits.check_file_size(input.stat().st_size)
+    image = api.decode(input.read_bytes(), device=device, limits=limits)
     write_image(image, output)
     err.print(f"wrote {output} ({image.width}x{image.height} {image.mode}, "
               f"{image.bit_depth}-bit)")
@@ -157,6 +203,9 @@ def info(
     out.print(f"  size     {d['bytes']} bytes, {d['bpp']:.4f} bpp "
               f"(payload {d['payload_bytes']} bytes, {d['payload_bpp']:.4f} bpp)")
     out.print(f"  sections {d['sections']}")
+    cost = d["decode_cost"]
+    out.print(f"  decode   {cost['macs']:.3g} MAC, {cost['params']} parameters, about "
+              f"{cost['peak_bytes'] / 2**20:.0f} MiB of memory")
 
 
 @app.command()
