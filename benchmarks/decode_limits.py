@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -96,7 +95,7 @@ DECODES: dict[str, tuple] = {
     # a deep, narrow SIREN on a larger image: sines rather than products
     "limit-siren-narrow": ("siren", "5x20", 2048, 2048, "RGB", {"layers": 64, "width": 8}),
     # Cool-chic with every latent level at 4 channels: the full-resolution feature stack
-    "limit-coolchic-wide-latents": ("coolchic-v2", "default", 1024, 1024, "RGB",
+    "limit-coolchic-wide-latents": ("coolchic-v2", "default", 1536, 1536, "RGB",
                                     {"latent_channels": (4,) * 8}),
     # Cool-chic with a convolutional synthesis of 3x3 kernels
     "limit-coolchic-conv": ("coolchic-v2", "default", 512, 768, "RGB",
@@ -116,6 +115,22 @@ def preset_costs() -> list[dict]:
     return rows
 
 
+def status_bytes(key: str) -> int:
+    """A /proc/self/status figure (VmRSS, VmHWM) in bytes. VmHWM is this process's own peak:
+    getrusage's ru_maxrss is not (Linux carries the parent's peak RSS over a vfork+exec)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
+def reset_peak_rss() -> None:
+    """Set VmHWM to the current RSS (so the warm-up's peak does not count)."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
 def child(path: str, warmup: str) -> None:
     """Decode one file in this fresh process; print a JSON line of time and peak memory.
     A small file of the same model is decoded first, so that the code the decode runs is
@@ -124,12 +139,12 @@ def child(path: str, warmup: str) -> None:
     api.decode(Path(warmup).read_bytes(), device="cpu")
     data = Path(path).read_bytes()
     cost = api.decode_cost(data)
-    with open("/proc/self/statm") as f:
-        before = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    reset_peak_rss()
+    before = status_bytes("VmRSS")
     t = time.perf_counter()
     api.decode(data, device="cpu", limits=DecodeLimits.unlimited())
     seconds = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = status_bytes("VmHWM")
     print(json.dumps({"seconds": seconds, "peak_rss_growth": max(0, peak - before),
                       "rss_before": before, **cost.to_dict(),
                       "accepted_by_default": _accepted(data)}))
@@ -147,10 +162,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--decode", action="store_true", help="decode the cases too")
     ap.add_argument("--cases", default=",".join(DECODES), help="comma list of DECODES names")
+    ap.add_argument("--report", action="store_true", help="only write decode_limits.md from "
+                    "decode_limits.json")
     ap.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         child(*args.child)
+        return
+    if args.report:
+        (OUT / "decode_limits.md").write_text(report(json.loads(
+            (OUT / "decode_limits.json").read_text())))
         return
     limits = DecodeLimits()
     costs = preset_costs()
@@ -198,7 +219,63 @@ def main() -> None:
                           f"{row['peak_live_growth'] / 2**20:.0f} MiB (estimate "
                           f"{row['peak_bytes'] / 2**20:.0f} MiB)  accepted by default: "
                           f"{row['accepted_by_default']}", flush=True)
+    if args.decode and (OUT / "decode_limits.json").exists():  # keep the other cases' rows
+        old = json.loads((OUT / "decode_limits.json").read_text()).get("decodes", [])
+        ran = {r["case"] for r in out["decodes"]}
+        out["decodes"] = [r for r in old if r["case"] not in ran] + out["decodes"]
+        out["decodes"].sort(key=lambda r: list(DECODES).index(r["case"])
+                            if r["case"] in DECODES else len(DECODES))
     (OUT / "decode_limits.json").write_text(json.dumps(out, indent=1) + "\n")
+    (OUT / "decode_limits.md").write_text(report(out))
+
+
+def report(out: dict) -> str:
+    lim = out["limits"]
+    costs = out["presets_768x512"]
+    top = sorted(costs, key=lambda r: -r["macs"])[:6]
+    lines = [
+        f"# Decode limits: what the defaults accept and what an accepted decode costs "
+        f"({out['date']})", "",
+        f"Command: `{out['command']}` (commit {out['commit']}). Machine: {out['machine']}.",
+        "Each decode ran alone in a fresh process with one torch thread; timings on these "
+        "shared cores depend on the load (other jobs), see the load average above.", "",
+        f"Default limits (`inrcodec.DecodeLimits()`): {lim['max_macs']:.3g} MAC, "
+        f"{lim['max_params']:.0f} parameters, {lim['max_peak_bytes'] / 2**30:.3g} GiB of "
+        f"peak memory, {lim['max_file_bytes'] / 2**20:.0f} MiB of file.", "",
+        f"Every preset of every codec at 768x512 in L, RGB and RGBA ({len(costs)} cases) is "
+        f"accepted: the costliest are", "",
+        "| codec | preset | mode | params | MAC (equivalents) | estimated peak |",
+        "|---|---|---|---|---|---|"]
+    for r in top:
+        lines.append(f"| {r['codec']} | {r['preset']} | {r['mode']} | {r['params']} | "
+                     f"{r['macs']:.3g} | {r['peak_bytes'] / 2**20:.0f} MiB |")
+    lines += ["", "Decodes (synthetic files of the named model: untrained weights, random "
+              "latents, coded as the encoder codes them; `limit-*` files are built to sit near "
+              "the default limits, the costliest a hostile file can make an accepted decode):",
+              "", "| case | size | accepted by default | MAC (equivalents) | seconds | "
+              "GMAC-eq/s | peak RSS growth | live peak | estimated peak |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for r in out["decodes"]:
+        yes = "yes" if r["accepted_by_default"] else "no"
+        lines.append(
+            f"| {r['case']} | {r['size']} {r['mode']} | {yes} | "
+            f"{r['macs']:.3g} | {r['seconds']:.1f} | {r['mac_per_s'] / 1e9:.2f} | "
+            f"{r['peak_rss_growth'] / 2**20:.0f} MiB | {r['peak_live_growth'] / 2**20:.0f} MiB | "
+            f"{r['peak_bytes'] / 2**20:.0f} MiB |")
+    accepted = [r for r in out["decodes"] if r["accepted_by_default"]]
+    if accepted:
+        slow = max(accepted, key=lambda r: r["seconds"])
+        rate = min(r["mac_per_s"] for r in accepted)
+        lines += ["", f"Slowest accepted decode: {slow['case']} ({slow['size']} {slow['mode']}, "
+                  f"{slow['macs']:.3g} MAC-eq) in {slow['seconds']:.1f} s. The slowest rate "
+                  f"measured, {rate / 1e9:.2f} GMAC-eq/s, bounds any accepted decode at about "
+                  f"{lim['max_macs'] / rate:.0f} s on this machine under this load."]
+    lines += ["", "Peak memory: *live peak* is the RSS growth with "
+              "`MALLOC_MMAP_THRESHOLD_=131072` (every large block its own mapping, so the RSS "
+              "follows the bytes alive), which the estimate models; with glibc's default "
+              "dynamic threshold, freed blocks of tens of MB stay in the heap and the RSS peak "
+              "can exceed it (*peak RSS growth*)."]
+    return "\n".join(lines) + "\n"
 
 
 def _commit() -> str:

@@ -370,9 +370,13 @@ def _decoded_payload(p: Parts):
         if impl.name in INR_CODECS:
             shapes = [tuple(t.shape) for t in impl.meta_net(settings,
                                                            info.channels).parameters()]
+            ok = len(sections[b"s"]) == 4 * len(shapes)
         else:
-            from inrcodec.codecs.coolchic.codec import _shapes
+            from inrcodec.codecs.coolchic.codec import _HEAD, _shapes
             shapes = _shapes(settings, info.channels, info.height, info.width)
+            ok = len(sections[b"h"]) == _HEAD.size
+        if not ok:
+            return None
         ints = entropy.decode_ints(sections[b"w"], shapes)
     except Exception:  # noqa: BLE001 - an earlier mutation broke it: nothing to edit
         return None

@@ -188,8 +188,14 @@ def decode_cost(data: bytes) -> Cost:
 
 
 def info(data: bytes) -> dict[str, Any]:
-    """Describe a file without decoding the pixels (its decode cost included)."""
-    c, _, _, cost = _parse(data)
+    """Describe a file without decoding the pixels: its decode cost included, or, for a file
+    whose codec or config this inrcodec refuses, why (`decode_error`)."""
+    c = container.unpack(data)
+    try:
+        cost: dict[str, int] | None = _parse(data)[3].to_dict()
+        problem = None
+    except DecodeError as exc:
+        cost, problem = None, str(exc)
     pixels = c.image.height * c.image.width
     payload = sum(len(s) for s in c.sections.values())
     return {
@@ -200,7 +206,7 @@ def info(data: bytes) -> dict[str, Any]:
         "bytes": len(data), "payload_bytes": payload,
         "sections": {k: len(v) for k, v in c.sections.items()},
         "bpp": 8.0 * len(data) / pixels, "payload_bpp": 8.0 * payload / pixels,
-        "decode_cost": cost.to_dict(),
+        "decode_cost": cost, "decode_error": problem,
     }
 
 

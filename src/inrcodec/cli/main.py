@@ -16,6 +16,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from ..coding.limits import DecodeLimits
 from ..console import err, out
 from ..errors import ConfigError, InputError
 from . import bench as bench_cli
@@ -91,10 +92,8 @@ def encode(
 
 
 def decode_limits(trust: bool, max_macs: float | None, max_memory: str | None,
-                  max_params: float | None) -> Any:
+                  max_params: float | None) -> DecodeLimits:
     """The DecodeLimits of the decode options (--trust lifts them all)."""
-    from ..coding.limits import DecodeLimits
-
     if trust:
         return DecodeLimits.unlimited()
     values: dict[str, float] = {}
@@ -169,8 +168,11 @@ def eval_cmd(
     """PSNR, SSIM, MS-SSIM (and dB) and LPIPS of DISTORTED against REFERENCE."""
     from .. import api
 
-    dist = api.decode(distorted.read_bytes()) if distorted.suffix == ".inr" and \
-        distorted.is_file() else api.as_image(distorted)
+    if distorted.suffix == ".inr" and distorted.is_file():
+        DecodeLimits().check_file_size(distorted.stat().st_size)
+        dist = api.decode(distorted.read_bytes())
+    else:
+        dist = api.as_image(distorted)
     metrics = api.evaluate(api.as_image(reference), dist, lpips=not no_lpips)
     if json_out:
         out.print_json(json.dumps({k: (None if math.isinf(v) else v)
@@ -192,6 +194,7 @@ def info(
 
     if not input.is_file():
         raise InputError(f"{input}: no such file")
+    DecodeLimits().check_file_size(input.stat().st_size)
     d = api.info(input.read_bytes())
     if json_out:
         out.print_json(json.dumps(d))
@@ -204,8 +207,11 @@ def info(
               f"(payload {d['payload_bytes']} bytes, {d['payload_bpp']:.4f} bpp)")
     out.print(f"  sections {d['sections']}")
     cost = d["decode_cost"]
-    out.print(f"  decode   {cost['macs']:.3g} MAC, {cost['params']} parameters, about "
-              f"{cost['peak_bytes'] / 2**20:.0f} MiB of memory")
+    if cost is None:
+        out.print(f"  decode   refused: {d['decode_error']}", highlight=False)
+    else:
+        out.print(f"  decode   {cost['macs']:.3g} MAC, {cost['params']} parameters, about "
+                  f"{cost['peak_bytes'] / 2**20:.0f} MiB of memory")
 
 
 @app.command()

@@ -41,7 +41,7 @@ from ...errors import ConfigError, DecodeError
 from ...image import Image
 from ...losses import Loss
 from ..base import Codec, EncodeOutput, ProgressFn
-from .arm import MAX_CONTEXT, context_offsets, wave_factor
+from .arm import MAX_CONTEXT, RADIUS, context_offsets, wave_factor
 from .arm_int import (
     LATENT_HEAD_BYTES,
     MAX_ALPHABET,
@@ -122,12 +122,17 @@ def _render(s: CoolChicSettings, channels: int, height: int, width: int,
     return out[0].clamp(0, 1).float().cpu()
 
 
-# Memory model of a decode (bytes): per latent (the wavefront geometry's index arrays, the
-# padded buffer, the decoded grids and their float64 copies), per upsampled feature value
-# (the full-resolution stack and the upsampler's temporaries), per output value (strips, their
-# concatenation, the clamp, the float32 image, integer codes), per weight (as weight-INRs),
-# per entry of an entropy-coding table.
-LATENT_BYTES, FEATURE_BYTES, OUTPUT_BYTES, PARAM_BYTES, TABLE_BYTES = 160, 48, 32, 40, 48
+# Memory model of a decode (bytes), measured by benchmarks/decode_limits.py. Two phases peak
+# apart: decoding the latents (per latent: the wavefront geometry's index arrays, the decoded
+# grids) and rendering (per latent: its float64 copy; per upsampled feature value: the
+# full-resolution stack and the upsampler's temporaries; per output value: strips, their
+# concatenation, the clamp, the float32 image, integer codes). Per weight as weight-INRs, per
+# entry of an entropy-coding table, and a fixed allowance for small temporaries.
+LATENT_BYTES, FEATURE_BYTES, OUTPUT_BYTES, PARAM_BYTES, TABLE_BYTES = 160, 24, 32, 40, 48
+BASE_BYTES = 64 << 20
+# MAC-equivalents per value the upsampler outputs: 8 taps, but some 30 element-wise passes
+# (padding, polyphase products, interleaving, transposes, cropping, stacking)
+UPSAMPLE_MACS = 384
 STRIP_ROWS = 32  # Synthesis.forward_strips' default
 
 
@@ -143,8 +148,8 @@ def decode_cost(s: CoolChicSettings, info: ImageInfo) -> Cost:
     pixels = h * w
     syn_px = sum(ci * co * layer.kernel ** 2 for ci, co, layer in rows)
     acts_px = sum(co for _, co, _ in rows)
-    up = sum(sum(lc[lv + 1:]) * 4 * levels[lv + 1][0] * levels[lv + 1][1] * 8
-             for lv in range(len(lc) - 1))  # 2x upsampling of the coarser stack, 8 taps
+    up = sum(sum(lc[lv + 1:]) * 4 * (levels[lv + 1][0] + 4) * (levels[lv + 1][1] + 4)
+             for lv in range(len(lc) - 1)) * UPSAMPLE_MACS  # the coarser stack, 2x, per level
     dims = [s.arm_context, *s.arm_hidden, 2]
     arm_px = sum(dims[i] * dims[i + 1] for i in range(len(dims) - 1)) + ACT_MACS * sum(dims[1:])
     k = wave_factor(context_offsets(s.arm_context))
@@ -157,9 +162,15 @@ def decode_cost(s: CoolChicSettings, info: ImageInfo) -> Cost:
     halo = sum(layer.kernel // 2 for _, _, layer in rows)
     strip = min(h, STRIP_ROWS + 2 * halo) * w
     widest = max(max(ci, co) for ci, co, _ in rows)
-    peak = (LATENT_BYTES * n_lat + FEATURE_BYTES * pixels * sum(lc) + OUTPUT_BYTES * pixels * c
-            + 8 * 3 * strip * widest + PARAM_BYTES * n_weights
-            + 24 * table + TABLE_BYTES * MAX_SUPPORT)
+    # the latent decoder's buffer pads every grid (RADIUS rows above, on either side), the
+    # upsampler pads by 2 on every side: thin images cost more than their pixels
+    padded = sum(ch * (a + RADIUS) * (b + 2 * RADIUS) for ch, (a, b) in zip(lc, levels,
+                                                                          strict=True))
+    latent_phase = LATENT_BYTES * n_lat + 8 * padded
+    render_phase = (16 * n_lat + FEATURE_BYTES * (h + 4) * (w + 4) * sum(lc)
+                    + OUTPUT_BYTES * pixels * c + 8 * 8 * strip * widest)
+    peak = (BASE_BYTES + PARAM_BYTES * n_weights + 24 * table + TABLE_BYTES * MAX_SUPPORT
+            + max(latent_phase, render_phase))
     detail = (f"latent_channels={list(lc)}, synthesis={s.synthesis!r}, "
               f"arm_hidden={list(s.arm_hidden)}, {w}x{h}")
     return Cost(n_weights + n_lat, macs, peak, detail)
