@@ -95,7 +95,7 @@ DECODES: dict[str, tuple] = {
     # a deep, narrow SIREN on a larger image: sines rather than products
     "limit-siren-narrow": ("siren", "5x20", 2048, 2048, "RGB", {"layers": 64, "width": 8}),
     # Cool-chic with every latent level at 4 channels: the full-resolution feature stack
-    "limit-coolchic-wide-latents": ("coolchic-v2", "default", 1536, 1536, "RGB",
+    "limit-coolchic-wide-latents": ("coolchic-v2", "default", 1152, 1152, "RGB",
                                     {"latent_channels": (4,) * 8}),
     # Cool-chic with a convolutional synthesis of 3x3 kernels
     "limit-coolchic-conv": ("coolchic-v2", "default", 512, 768, "RGB",

@@ -23,7 +23,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import signal
 import subprocess
 import sys
@@ -74,6 +73,14 @@ def corpus():
     return Corpus({p.stem: p.read_bytes() for p in files})
 
 
+def status_bytes(key: str) -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(key + ":"):
+                return int(line.split()[1]) * 1024
+    raise KeyError(key)
+
+
 class Timeout(Exception):
     pass
 
@@ -92,8 +99,7 @@ def worker(chunk: int, cases: int, timeout: float) -> dict:
 
     torch.set_num_threads(1)
     files = corpus()
-    with open("/proc/self/statm") as f:
-        rss_start = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    rss_start = status_bytes("VmRSS")
     stats = {"cases": 0, "accepted": 0, "rejected": 0, "failures": []}
     slowest: list[dict] = []
     signal.signal(signal.SIGALRM, _alarm)
@@ -135,7 +141,7 @@ def worker(chunk: int, cases: int, timeout: float) -> dict:
 
     t0 = time.time()
     run()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = status_bytes("VmHWM")  # this process's own peak (ru_maxrss carries the parent's)
     return {"chunk": chunk, "seed": chunk, "cases": stats["cases"],
             "accepted": stats["accepted"], "rejected": stats["rejected"],
             "failures": stats["failures"], "slowest": slowest,

@@ -14,10 +14,14 @@ benchmarks/fuzz_decode.py (100,000+ cases under the default limits).
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
+import os
 import random
+import shutil
 import struct
+import tempfile
 import time
 import warnings
 import zlib
@@ -29,7 +33,7 @@ from hypothesis import strategies as st
 import inrcodec
 from inrcodec.coding import container
 from inrcodec.coding.limits import DecodeLimits
-from inrcodec.errors import DecodeError
+from inrcodec.errors import DecodeError, InputError
 
 # -- the parts of a file -------------------------------------------------------------------------
 
@@ -388,6 +392,7 @@ def m_payload_values(draw, p: Parts) -> None:
     quantisation steps that are NaN, infinite, zero, huge or denormal (weight-INRs); module
     steps 2^-k out of range and extreme integer weights with the weight checksum recomputed
     (Cool-chic). The entropy coding is redone, so the values reach the decoder's checks."""
+    import brotli
     import numpy as np
 
     from inrcodec.coding import entropy
@@ -430,10 +435,13 @@ def m_payload_values(draw, p: Parts) -> None:
             ints[i].flat[j] = value
             what = f"weight[{i}][{j}]={value}"
         sections[b"h"] = _HEAD.pack(*kvals, _weight_crc(ints, kvals))
-    # brotli: the Laplace coder's search for its decay takes a second a file (the Laplace
-    # decoder's checks are reached by the section-bytes edits)
-    arrays = [a.astype("int32") for a in ints]
-    sections[b"w"] = bytes([entropy.METHOD_BROTLI]) + entropy._encode_brotli(arrays)
+    # the brotli method at a low quality (the Laplace coder's search for its decay takes a
+    # second a file; its decoder's checks are reached by the section-bytes edits)
+    v = np.concatenate([a.reshape(-1) for a in ints])
+    wide = bool(v.size) and (v.min() < -32768 or v.max() > 32767)
+    raw = v.astype("<i4" if wide else "<i2").tobytes()
+    sections[b"w"] = bytes([entropy.METHOD_BROTLI, 4 if wide else 2]) + brotli.compress(
+        raw, quality=1)
     p.sections = [(name, sections[name]) for name, _ in p.sections]
     p.ops.append(f"payload {what}")
 
@@ -515,9 +523,17 @@ class Outcome:
     message: str  # the DecodeError's, when rejected
 
 
-def check_decode(data: bytes, limits: DecodeLimits | None = None) -> Outcome:
+_OUT = tempfile.mkdtemp(prefix="inrcodec-fuzz-")
+atexit.register(shutil.rmtree, _OUT, True)
+
+
+def check_decode(data: bytes, limits: DecodeLimits | None = None, write: bool = True
+                 ) -> Outcome:
     """Decode; anything but a DecodeError or a well-formed image raises AssertionError (or the
-    stray exception itself). Warnings count as failures (e.g. numpy's invalid-cast warning)."""
+    stray exception itself). Warnings count as failures (e.g. numpy's invalid-cast warning).
+    With `write`, an accepted image is also written as `inrcodec decode` would (NIfTI for a
+    NIfTI slice, else PNG): InputError (e.g. 16-bit colour, which PNG cannot hold) is the only
+    failure allowed there."""
     t = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -533,9 +549,16 @@ def check_decode(data: bytes, limits: DecodeLimits | None = None) -> Outcome:
             assert image.mode == info.mode and image.bit_depth == info.bit_depth
             assert bool(torch.isfinite(image.data).all())
             assert float(image.data.min()) >= 0.0 and float(image.data.max()) <= 1.0
+            if write:
+                name = "out.nii.gz" if "nifti" in image.meta else "out.png"
+                try:
+                    inrcodec.write_image(image, os.path.join(_OUT, name))
+                except InputError:
+                    pass
     stray = [w for w in caught if not issubclass(w.category, DeprecationWarning
                                                   | PendingDeprecationWarning)]
-    assert not stray, f"warning during decode: {stray[0].category.__name__}: {stray[0].message}"
+    assert not stray, (f"warning during decode or write: {stray[0].category.__name__}: "
+                       f"{stray[0].message}")
     return outcome
 
 

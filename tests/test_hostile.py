@@ -210,6 +210,11 @@ def test_weights_that_render_non_finite_values_are_refused():
     ({"x": {"nifti": {"affine": np.eye(4).tolist(), "dtype": "<c16"}}}, "dtype"),
     ({"x": {"nifti": {"affine": np.eye(4).tolist(), "dtype": "O"}}}, "dtype"),
     ({"x": {"nifti": {"affine": (np.eye(4) * 1e300).tolist(), "dtype": "<i2"}}}, "affine"),
+    ({"x": {"nifti": {"affine": np.zeros((4, 4)).tolist(), "dtype": "<i2"}}}, "affine"),
+    ({"x": {"nifti": {"affine": [[1, 0, 0, 0], [1, 0, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]],
+                      "dtype": "<i2"}}}, "affine"),
+    ({"x": {"nifti": {"affine": [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 1, 1]],
+                      "dtype": "<i2"}}}, "affine"),
     ({"x": {"nifti": {"affine": np.eye(4).tolist(), "dtype": "<f2"}}, "o": 1e6}, "fit"),
     ({"zz": 1}, "unknown image field"),
 ])

@@ -145,7 +145,8 @@ class Codec(ABC):
     @abstractmethod
     def section_bounds(self, settings: Any, info: ImageInfo) -> dict[str, tuple[int, int]]:
         """The sections a file of these settings holds, each with its (min, max) length in
-        bytes (`coding.limits.check_sections`)."""
+        bytes; `decode` checks them first (`coding.limits.check_sections`), before it reads
+        any of them."""
 
 
 MAX_LIST = 64  # elements of a list-valued config field (codecs' `validate` bound them further)

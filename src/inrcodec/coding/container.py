@@ -136,6 +136,10 @@ def _check_nifti(nii: object, low: float, high: float) -> None:
                 isinstance(a, int | float) and not isinstance(a, bool) and math.isfinite(a)
                 and abs(a) <= MAX_AFFINE for a in row) for row in aff)):
         raise bad("affine", aff)
+    a = np.asarray(aff, dtype=np.float64)
+    if (list(a[3]) != [0.0, 0.0, 0.0, 1.0] or np.linalg.norm(a[:3, :3], axis=0).min() < 1e-9
+            or not abs(np.linalg.det(a[:3, :3])) >= 1e-36):
+        raise bad("affine", aff)  # not an affine map a NIfTI file can hold (singular)
     for key, hi in (("slice", 1 << 31), ("axis", 2)):
         v = nii.get(key, 0)
         if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= hi:

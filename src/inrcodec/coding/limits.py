@@ -31,7 +31,8 @@ from ..errors import DecodeError
 PIXEL_MACS = 512  # per output value (pixel x channel): copies, clamp, float64 -> codes
 FEATURE_MACS = 32  # per sine or cosine of an input feature (Fourier encodings)
 ACT_MACS = 48  # per activation of a hidden unit (bias add, sine or ReLU: memory-bound passes)
-LATENT_MACS = 2048  # per latent decoded (context gather, fixed-point ARM passes, range coder)
+LATENT_MACS = 12_000  # per latent decoded (context gather, fixed-point ARM passes, range coder;
+# the gathers miss the cache once the padded buffer of every grid outgrows it)
 WAVE_MACS = 100_000  # per wave of the latent decoder (a range-coder call, an ARM call)
 TABLE_MACS = 320  # per entry of an entropy-coding table built at decode time
 

@@ -245,16 +245,13 @@ class WeightINRCodec(Codec):
 
     def section_bounds(self, settings: Any, info: ImageInfo) -> dict[str, tuple[int, int]]:
         net = self.meta_net(settings, info.channels)
-        shapes = [tuple(p.shape) for p in net.parameters()]
-        params = sum(math.prod(sh) for sh in shapes)
-        return {"w": (1, 64 + 64 * len(shapes) + 8 * params), "s": (4 * len(shapes),) * 2}
+        return _bounds([tuple(p.shape) for p in net.parameters()])
 
     def _render_quantized(self, settings: Any, channels: int, sections: dict[str, bytes],
                           height: int, width: int, device: torch.device) -> torch.Tensor:
-        info = ImageInfo(height, width, channels)
-        check_sections(self.name, sections, self.section_bounds(settings, info))
         net = self.meta_net(settings, channels)
         shapes = [tuple(p.shape) for p in net.parameters()]
+        check_sections(self.name, sections, _bounds(shapes))
         steps = np.frombuffer(sections["s"], dtype="<f4")
         level = qmax(settings.bits)
         for i, step in enumerate(steps.tolist()):
@@ -284,6 +281,13 @@ class WeightINRCodec(Codec):
 # clamp, the float32 image, integer codes: about 28 bytes at the peak).
 PARAM_BYTES, TABLE_BYTES, OUTPUT_BYTES = 40, 48, 32
 MAX_ABS_WEIGHT = float(1 << 20)  # |dequantised weight| a file may hold
+
+
+def _bounds(shapes: list[tuple[int, ...]]) -> dict[str, tuple[int, int]]:
+    """Section lengths of a network with these parameter shapes: the step table exactly, the
+    weight stream at most 8 bytes a weight (either coder's worst case, with room to spare)."""
+    params = sum(math.prod(sh) for sh in shapes)
+    return {"w": (1, 64 + 64 * len(shapes) + 8 * params), "s": (4 * len(shapes),) * 2}
 
 
 def _brief(v: Any) -> str:
