@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -37,7 +38,7 @@ from inrcodec.coding.container import Container, ImageInfo
 from inrcodec.coding.limits import DecodeLimits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, machine_note, today  # noqa: E402
+from common import ROOT, today  # noqa: E402
 
 OUT = ROOT / "benchmarks" / "results"
 SIZE = (512, 768)  # height, width
@@ -177,7 +178,9 @@ def main() -> None:
     costs = preset_costs()
     worst = max(costs, key=lambda r: r["macs"])
     out = {"date": today(), "command": "python benchmarks/decode_limits.py " +
-           " ".join(sys.argv[1:]), "commit": _commit(), "machine": machine_note(),
+           " ".join(sys.argv[1:]), "commit": _commit(),
+           "machine": f"{platform.machine()}, {os.cpu_count()} cores shared with other jobs, "
+                      f"torch {torch.__version__}, Python {platform.python_version()}",
            "limits": {k: getattr(limits, k) for k in ("max_macs", "max_params",
                                                        "max_peak_bytes", "max_file_bytes")},
            "presets_768x512": costs, "decodes": []}
@@ -210,7 +213,9 @@ def main() -> None:
                                                        else v for k, v in over_.items()},
                            "file_bytes": path.stat().st_size, **runs["glibc"],
                            "peak_live_growth": runs["live"]["peak_rss_growth"],
-                           "seconds_live_run": runs["live"]["seconds"]}
+                           "seconds_live_run": runs["live"]["seconds"],
+                           "run": {"commit": out["commit"], "command": out["command"],
+                                   "load_average": os.getloadavg()[0]}}
                     row["mac_per_s"] = row["macs"] / row["seconds"]
                     out["decodes"].append(row)
                     print(f"{name:28s} {row['seconds']:7.2f} s  {row['macs']:.3g} MAC "
@@ -236,9 +241,12 @@ def report(out: dict) -> str:
     lines = [
         f"# Decode limits: what the defaults accept and what an accepted decode costs "
         f"({out['date']})", "",
-        f"Command: `{out['command']}` (commit {out['commit']}). Machine: {out['machine']}.",
-        "Each decode ran alone in a fresh process with one torch thread; timings on these "
-        "shared cores depend on the load (other jobs), see the load average above.", "",
+        f"Machine: {out['machine']}. Each decode ran alone in a fresh process with one torch "
+        "thread, niced; its timing depends on the load of these shared cores (other jobs: "
+        "the load average when its row was written is given). Runs:", ""]
+    for run in sorted({(r["run"]["commit"], r["run"]["command"]) for r in out["decodes"]}):
+        lines.append(f"- `{run[1]}` (commit {run[0]})")
+    lines += ["",
         f"Default limits (`inrcodec.DecodeLimits()`): {lim['max_macs']:.3g} MAC, "
         f"{lim['max_params']:.0f} parameters, {lim['max_peak_bytes'] / 2**30:.3g} GiB of "
         f"peak memory, {lim['max_file_bytes'] / 2**20:.0f} MiB of file.", "",
@@ -253,13 +261,14 @@ def report(out: dict) -> str:
               "latents, coded as the encoder codes them; `limit-*` files are built to sit near "
               "the default limits, the costliest a hostile file can make an accepted decode):",
               "", "| case | size | accepted by default | MAC (equivalents) | seconds | "
-              "GMAC-eq/s | peak RSS growth | live peak | estimated peak |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "GMAC-eq/s | load | peak RSS growth | live peak | estimated peak |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in out["decodes"]:
         yes = "yes" if r["accepted_by_default"] else "no"
         lines.append(
             f"| {r['case']} | {r['size']} {r['mode']} | {yes} | "
             f"{r['macs']:.3g} | {r['seconds']:.1f} | {r['mac_per_s'] / 1e9:.2f} | "
+            f"{r['run']['load_average']:.1f} | "
             f"{r['peak_rss_growth'] / 2**20:.0f} MiB | {r['peak_live_growth'] / 2**20:.0f} MiB | "
             f"{r['peak_bytes'] / 2**20:.0f} MiB |")
     accepted = [r for r in out["decodes"] if r["accepted_by_default"]]
