@@ -211,6 +211,17 @@ def summary() -> str:
     lines += ["", f"Failures: {len(failures)}."]
     for f in failures[:20]:
         lines.append(f"- {f['file']}: {f['base']} {' / '.join(f['ops'])}: {f['error'][:300]}")
+    first = RESULTS / "fuzz_decode_attempt1.jsonl"
+    if first.exists():
+        rows1 = [json.loads(line) for line in first.read_text().splitlines() if line.strip()]
+        fails1 = [f for r in rows1 for f in r["failures"]]
+        lines += ["", f"A first attempt (commit d5751e1) was stopped after "
+                  f"{sum(r['cases'] for r in rows1)} cases with {len(fails1)} failures, all one "
+                  "finding: a header key named with a line break (\"\\n!y\") went raw into "
+                  "the DecodeError's message, which must be one line. Fixed (names are quoted, "
+                  "and DecodeError collapses whitespace), the file kept as a regression case "
+                  "(tests/fuzz_regressions/), and the run restarted from zero: the table above "
+                  "is the restarted run. Its rows: fuzz_decode_attempt1.jsonl."]
     return "\n".join(lines) + "\n"
 
 
@@ -236,8 +247,10 @@ def main() -> None:
             import torch
 
             meta_path.write_text(json.dumps({
-                "command": "nice -n 10 python benchmarks/fuzz_decode.py " +
-                           " ".join(sys.argv[1:]), "commit": commit, "chunk": args.chunk,
+                "command": f"nice -n 10 python benchmarks/fuzz_decode.py --cases {args.cases} "
+                           f"--chunk {args.chunk} --timeout {args.timeout:g}"
+                           + (' --estimate "..."' if args.estimate else ""),
+                "commit": commit, "chunk": args.chunk,
                 "machine": f"{platform.machine()}, {os.cpu_count()} cores (shared), torch "
                            f"{torch.__version__}, Python {platform.python_version()}",
                 "estimate": args.estimate, "started": time.strftime("%Y-%m-%d %H:%M:%S"),

@@ -25,6 +25,13 @@ def test_the_corpus_decodes():
         assert check_decode(data, TEST_LIMITS).accepted, name
 
 
+@pytest.mark.parametrize("path", sorted((ROOT / "tests" / "fuzz_regressions").glob("*.inr")),
+                         ids=lambda p: p.stem)
+def test_files_the_fuzzers_found(path):
+    """Every file a fuzz run failed on, kept: each must now be rejected or decoded cleanly."""
+    check_decode(path.read_bytes())
+
+
 @FUZZ
 @given(hostile_files(CORPUS, ("header-field", "header-delete", "header-add", "header-blob")))
 def test_fuzz_header(case):

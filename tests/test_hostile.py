@@ -340,3 +340,15 @@ def test_header_field_values_as_struct_layout_does_not_change():
     data = golden("nif")
     (hlen,) = struct.unpack_from("<H", data, 5)
     assert data[7 + hlen] == len(unpack(data).sections)
+
+
+def test_hostile_names_in_messages_stay_on_one_line():
+    """Found by the fuzz benchmark: a key named "\\n!y" put a line break into the message."""
+    cases = [edit("pe-mlp", lambda h: {**h, "\n!y": 1}),
+             edit("pe-mlp", **{"\n!y": 1}),
+             edit("pe-mlp", cfg(**{"\n!y": 1}))]
+    for data in cases:
+        with pytest.raises(DecodeError) as exc:
+            inrcodec.decode(data)
+        assert "\n" not in str(exc.value) and "'\\n!y'" in str(exc.value)
+    assert str(DecodeError("a\nb  c")) == "a b c"

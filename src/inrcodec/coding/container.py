@@ -71,7 +71,8 @@ class ImageInfo:
             raise DecodeError("corrupt header: image description is not an object")
         unknown = sorted(set(d) - set(_IMG_FIELDS))
         if unknown:
-            raise DecodeError(f"corrupt header: unknown image field(s) {', '.join(unknown)}")
+            raise DecodeError("corrupt header: unknown image field(s) "
+                              + ", ".join(_short(k) for k in unknown))
         for key, (kinds, required) in _IMG_FIELDS.items():
             if key not in d:
                 if required:
@@ -272,8 +273,9 @@ def parse_header(hblob: bytes) -> dict:
     if set(header) != {"codec", "cfg", "img"}:
         extra = sorted(set(header) - {"codec", "cfg", "img"})
         missing = sorted({"codec", "cfg", "img"} - set(header))
-        raise DecodeError("corrupt header: " + (f"missing {', '.join(missing)}" if missing
-                                                else f"unknown key(s) {', '.join(extra)}"))
+        raise DecodeError("corrupt header: " + (f"missing {', '.join(missing)}" if missing else
+                                                "unknown key(s) "
+                                                + ", ".join(_short(k) for k in extra)))
     if not isinstance(header["codec"], str) or not isinstance(header["cfg"], dict):
         raise DecodeError("corrupt header: missing codec or config")
     return header
