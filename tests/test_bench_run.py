@@ -60,11 +60,22 @@ def resumed(tmp_path_factory):
     os.killpg(first.pid, signal.SIGKILL)
     first.wait()
     after_kill = count(db)
+    finished = snapshot(db)  # every row the killed run finished, as it left it
     second = bench("--images", images, "--db", db, *ARGS)
     out, err = second.communicate(timeout=300)
     return {"db": db, "dir": d, "images": images, "killed_at": killed_at,
             "after_kill": after_kill, "rc": second.returncode, "stderr": err,
-            "first_rc": first.returncode}
+            "first_rc": first.returncode, "finished_before_kill": finished}
+
+
+def snapshot(db: Path) -> dict[str, tuple]:
+    """job_id -> (status, finished_at, run_id, pid, bytes, encoded_path) of every row."""
+    con = sqlite3.connect(db, timeout=30)
+    try:
+        return {r[0]: tuple(r[1:]) for r in con.execute(
+            "SELECT job_id, status, finished_at, run_id, pid, bytes, encoded_path FROM results")}
+    finally:
+        con.close()
 
 
 def test_sigkill_mid_run_then_resume(resumed):
@@ -78,7 +89,18 @@ def test_sigkill_mid_run_then_resume(resumed):
     con.row_factory = sqlite3.Row
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     rows = [dict(r) for r in con.execute("SELECT * FROM results")]
-    assert len(rows) == TOTAL == len({r["job_id"] for r in rows})
+    assert len(rows) == TOTAL == len({r["job_id"] for r in rows})  # no job twice
+    # no finished row lost, none redone: every row the killed run finished is still there,
+    # exactly as it was (same run, process, time and file), and the resumed run wrote only
+    # the others, once each
+    finished = resumed["finished_before_kill"]
+    assert len(finished) == resumed["after_kill"]
+    after = snapshot(db)
+    assert {k: after[k] for k in finished} == finished
+    first_run, second_run = {v[2] for v in finished.values()}, {
+        after[k][2] for k in after if k not in finished}
+    assert len(first_run) == 1 and len(second_run) == 1 and first_run != second_run
+    assert sum(1 for v in after.values() if v[2] in second_run) == TOTAL - len(finished)
     art = Path(str(db) + ".artifacts")
     for r in rows:  # every row is whole: status, numbers, artifacts on disk
         assert r["status"] == "done", r["error"]

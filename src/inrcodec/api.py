@@ -12,15 +12,17 @@ from __future__ import annotations
 import os
 import platform
 import time
+from dataclasses import replace
 from typing import Any
 
 import torch
 
 from . import __version__
-from .codecs.base import ProgressFn
+from .codecs.base import Codec, ProgressFn
 from .codecs.registry import get_codec
 from .coding import container
 from .coding.container import Container, ImageInfo
+from .coding.limits import Cost, DecodeLimits
 from .errors import ConfigError, DecodeError, InputError
 from .fitting import time_limit
 from .image import Image
@@ -136,6 +138,8 @@ def encode(
     """
     t0 = time.perf_counter()
     image = as_image(image_or_path)
+    if not bool(torch.isfinite(image.data).all()):
+        raise InputError("the image holds NaN or infinite values")
     impl = get_codec(codec)
     preset = default_preset(codec) if preset is None else preset
     cfg = impl.make_settings(preset, **settings)
@@ -194,26 +198,60 @@ def encode(
     return result
 
 
-def decode(data: bytes, device: str | torch.device = "auto") -> Image:
-    """Decode .inr bytes to an Image (raises DecodeError on anything malformed)."""
+def _parse(data: bytes) -> tuple[Container, Codec, Any, Cost]:
+    """The container, its codec, settings and decode cost, every field checked; nothing of the
+    model is allocated."""
     c = container.unpack(data)
     try:
         impl = get_codec(c.codec)
     except ConfigError:
         raise DecodeError(f"file uses codec {c.codec!r}, unknown to this inrcodec") from None
     settings = impl.settings_from_config(c.config)
+    cost = impl.decode_cost(settings, c.image)
+    # the file, its copy and the sections sliced from it stay alive through the decode
+    cost = replace(cost, peak_bytes=cost.peak_bytes + 3 * len(data))
+    return c, impl, settings, cost
+
+
+def decode(data: bytes, device: str | torch.device = "auto", *,
+           limits: DecodeLimits | None = None) -> Image:
+    """Decode .inr bytes to an Image (raises DecodeError on anything malformed).
+
+    Before anything is allocated the file's decode cost (parameters, MACs, peak memory; see
+    `coding.limits`) is checked against `limits`: `DecodeLimits()` by default, which accepts
+    every preset of every codec up to 768x512. Raise them for a trusted file, e.g.
+    `limits=DecodeLimits(max_macs=1e12)` or `DecodeLimits.unlimited()`."""
+    limits = DecodeLimits() if limits is None else limits
+    if isinstance(data, bytes | bytearray | memoryview):
+        limits.check_file_size(len(data))
+    c, impl, settings, cost = _parse(data)
+    limits.check(cost, c.codec)
+    # the codec checks its sections first (Codec.section_bounds)
     pixels = impl.decode(settings, c.sections, c.image, device=resolve_device(device))
     if tuple(pixels.shape) != (c.image.channels, c.image.height, c.image.width):
         raise DecodeError("decoder produced an image of the wrong shape")
+    if not bool(torch.isfinite(pixels).all()):
+        raise DecodeError(f"{c.codec}: decoded values are not finite (corrupt file)")
     meta = dict(c.image.extra)
     image = Image(pixels.float().clamp(0, 1), c.image.bit_depth, c.image.mode,
                   c.image.offset, c.image.scale, meta)
     return image.quantized()
 
 
+def decode_cost(data: bytes) -> Cost:
+    """What decoding the file would cost (parameters, MACs, peak memory), from its header."""
+    return _parse(data)[3]
+
+
 def info(data: bytes) -> dict[str, Any]:
-    """Describe a file without decoding the pixels."""
+    """Describe a file without decoding the pixels: its decode cost included, or, for a file
+    whose codec or config this inrcodec refuses, why (`decode_error`)."""
     c = container.unpack(data)
+    try:
+        cost: dict[str, int] | None = _parse(data)[3].to_dict()
+        problem = None
+    except DecodeError as exc:
+        cost, problem = None, str(exc)
     pixels = c.image.height * c.image.width
     payload = sum(len(s) for s in c.sections.values())
     try:
@@ -230,6 +268,7 @@ def info(data: bytes) -> dict[str, Any]:
         "bytes": len(data), "payload_bytes": payload,
         "sections": {k: len(v) for k, v in c.sections.items()},
         "bpp": 8.0 * len(data) / pixels, "payload_bpp": 8.0 * payload / pixels,
+        "decode_cost": cost, "decode_error": problem,
     }
 
 

@@ -10,7 +10,12 @@ class InputError(InrCodecError):
 
 
 class DecodeError(InrCodecError):
-    """An .inr file is corrupt, truncated, of an unknown version or otherwise undecodable."""
+    """An .inr file is corrupt, truncated, of an unknown version or otherwise undecodable.
+
+    The message is one line whatever a hostile file put into it (whitespace is collapsed)."""
+
+    def __init__(self, message: object = "") -> None:
+        super().__init__(" ".join(str(message).split()))
 
 
 class ConfigError(InrCodecError):

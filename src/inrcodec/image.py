@@ -42,6 +42,11 @@ class Image:
                 f"image data must be [C,H,W] with C={MODES[self.mode]} for mode {self.mode}, "
                 f"got shape {tuple(self.data.shape)}"
             )
+        if self.data.shape[1] < 1 or self.data.shape[2] < 1:
+            raise InputError(f"empty image ({self.data.shape[2]}x{self.data.shape[1]})")
+        if self.data.shape[1] * self.data.shape[2] > MAX_PIXELS:
+            raise InputError(f"image {self.data.shape[2]}x{self.data.shape[1]} is too large "
+                             f"(at most {MAX_PIXELS} pixels)")
 
     @property
     def channels(self) -> int:

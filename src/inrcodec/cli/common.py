@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import typer
+from rich.markup import escape
 
 from ..console import err, progress_bar
 from ..errors import ConfigError, InrCodecError
@@ -25,7 +26,10 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return fn(*args, **kwargs)
         except InrCodecError as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            # one line, whatever the message holds (a library's multi-line text) and however
+            # narrow the terminal: markup in it is escaped, nothing is wrapped
+            message = escape(" ".join(str(exc).split()))
+            err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
             err.print("[yellow]interrupted[/yellow]")

@@ -16,6 +16,7 @@ import typer
 from rich.table import Table
 
 from ..api import DEFAULT_CODEC
+from ..coding.limits import DecodeLimits
 from ..console import err, out
 from ..errors import ConfigError, InputError, InrCodecError
 from . import bench as bench_cli
@@ -206,6 +207,35 @@ def _print_batch(rows: list[dict[str, Any]]) -> None:
     out.print(table)
 
 
+def decode_limits(trust: bool, max_macs: float | None, max_memory: str | None,
+                  max_params: float | None) -> DecodeLimits:
+    """The DecodeLimits of the decode options (--trust lifts them all)."""
+    if trust:
+        return DecodeLimits.unlimited()
+    values: dict[str, float] = {}
+    for name, value in (("max_macs", max_macs), ("max_params", max_params)):
+        if value is not None:
+            if not (value > 0):
+                raise ConfigError(f"--{name.replace('_', '-')} must be > 0")
+            values[name] = value
+    if max_memory is not None:
+        values["max_peak_bytes"] = parse_bytes(max_memory, "--max-memory")
+    return DecodeLimits(**values)
+
+
+def parse_bytes(text: str, flag: str) -> float:
+    """"3e9", "512M", "4G", "2GiB" -> bytes."""
+    t = text.strip().upper().removesuffix("IB").removesuffix("B")
+    scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(t[-1:], 1)
+    try:
+        value = float(t[:-1] if scale > 1 else t) * scale
+    except ValueError:
+        raise ConfigError(f"{flag} expects a size such as 4G or 3e9, got {text!r}") from None
+    if not value > 0:
+        raise ConfigError(f"{flag} must be > 0")
+    return value
+
+
 @app.command()
 @handle_errors
 def decode(
@@ -213,16 +243,31 @@ def decode(
     output: Path = typer.Option(..., "-o", "--output",
                                 help="Output image (.png, .jpg, .tif, .nii, .nii.gz)."),
     device: str = typer.Option("auto", "--device"),
+    trust: bool = typer.Option(False, "--trust", help="The file comes from a trusted source: "
+                               "decode it whatever its model and image size cost."),
+    max_macs: float | None = typer.Option(None, "--max-macs", help="Refuse files whose "
+                                          "decode needs more multiply-accumulates "
+                                          "(default 1.5e11: every preset up to 768x512)."),
+    max_memory: str | None = typer.Option(None, "--max-memory", help="Refuse files whose "
+                                          "decode needs more memory, e.g. 8G (default 3G)."),
+    max_params: float | None = typer.Option(None, "--max-params", help="Refuse files whose "
+                                            "model has more parameters (default 2^24)."),
 ) -> None:
-    """Decode a .inr file to an image (same mode and bit depth as the original)."""
+    """Decode a .inr file to an image (same mode and bit depth as the original).
+
+    Files are checked before anything is allocated: one whose model or image would cost more
+    than the limits to decode is refused (raise them with --max-macs / --max-memory, or
+    --trust, for a file you trust)."""
     from .. import api
     from ..errors import InputError
     from ..io import check_output_path, write_image
 
+    limits = decode_limits(trust, max_macs, max_memory, max_params)
     if not input.is_file():
         raise InputError(f"{input}: no such file")
     check_output_path(output)
-    image = api.decode(input.read_bytes(), device=device)
+    limits.check_file_size(input.stat().st_size)
+    image = api.decode(input.read_bytes(), device=device, limits=limits)
     write_image(image, output)
     err.print(f"wrote {output} ({image.width}x{image.height} {image.mode}, "
               f"{image.bit_depth}-bit)")
@@ -239,8 +284,11 @@ def eval_cmd(
     """PSNR, SSIM, MS-SSIM (and dB) and LPIPS of DISTORTED against REFERENCE."""
     from .. import api
 
-    dist = api.decode(distorted.read_bytes()) if distorted.suffix == ".inr" and \
-        distorted.is_file() else api.as_image(distorted)
+    if distorted.suffix == ".inr" and distorted.is_file():
+        DecodeLimits().check_file_size(distorted.stat().st_size)
+        dist = api.decode(distorted.read_bytes())
+    else:
+        dist = api.as_image(distorted)
     metrics = api.evaluate(api.as_image(reference), dist, lpips=not no_lpips)
     if json_out:
         out.print_json(json.dumps({k: (None if math.isinf(v) else v)
@@ -262,6 +310,7 @@ def info(
 
     if not input.is_file():
         raise InputError(f"{input}: no such file")
+    DecodeLimits().check_file_size(input.stat().st_size)
     d = api.info(input.read_bytes())
     if json_out:
         out.print_json(json.dumps(d))
@@ -275,6 +324,12 @@ def info(
     out.print(f"  sections {d['sections']}")
     if d.get("macs_per_pixel") is not None:
         out.print(f"  decoder  {d['macs_per_pixel']:.1f} MAC per pixel")
+    cost = d["decode_cost"]
+    if cost is None:
+        out.print(f"  decode   refused: {d['decode_error']}", highlight=False)
+    else:
+        out.print(f"  decode   {cost['macs']:.3g} MAC, {cost['params']} parameters, about "
+                  f"{cost['peak_bytes'] / 2**20:.0f} MiB of memory")
 
 
 @app.command()

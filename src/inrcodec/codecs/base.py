@@ -9,6 +9,9 @@ default; presets override a few of them.
 from __future__ import annotations
 
 import dataclasses
+import math
+import types
+import typing
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -17,6 +20,7 @@ from typing import Any, ClassVar
 import torch
 
 from ..coding.container import ImageInfo
+from ..coding.limits import Cost
 from ..errors import ConfigError, DecodeError
 from ..image import Image
 from ..losses import Loss
@@ -105,21 +109,29 @@ class Codec(ABC):
 
     @classmethod
     def settings_from_config(cls, config: dict[str, Any]) -> Any:
-        """Rebuild settings from a file's config, refusing anything malformed (DecodeError)."""
-        if not isinstance(config, dict) or not (
-                set(cls.decode_fields) <= set(config) <=
-                set(cls.decode_fields) | set(cls.optional_decode_fields)):
-            raise DecodeError(f"corrupt {cls.name} config in header")
+        """Rebuild settings from a file's config, refusing anything malformed (DecodeError
+        naming the field): every one of the `decode_fields`, any of the
+        `optional_decode_fields` (settings added later, whose defaults old files decode
+        with), nothing else, each of its declared type (an int is an int, not a float or a
+        bool; a tuple is a JSON list of such), then `validate`'s ranges."""
+        if not isinstance(config, dict):
+            raise DecodeError(f"corrupt {cls.name} config in header (not an object)")
+        allowed = set(cls.decode_fields) | set(cls.optional_decode_fields)
+        missing = [k for k in cls.decode_fields if k not in config]
+        unknown = sorted(k for k in config if k not in allowed)
+        if missing or unknown:
+            what = (f"missing field(s) {', '.join(missing)}" if missing else
+                    f"unknown field(s) {', '.join(_short(k) for k in unknown)}")
+            raise DecodeError(f"corrupt {cls.name} config: {what}")
+        hints = _field_types(cls.settings_cls)
         defaults = cls.settings_cls()
         values = {}
         for key in config:
-            default, value = getattr(defaults, key), config[key]
-            if isinstance(default, bool) != isinstance(value, bool) or (
-                    isinstance(default, int | float) and not isinstance(value, int | float)) or (
-                    isinstance(default, str | list | tuple) and
-                    not isinstance(value, type(default) | list)):
-                raise DecodeError(f"corrupt {cls.name} config: bad value for {key!r}")
-            values[key] = tuple(value) if isinstance(default, tuple) else value
+            value = config[key]
+            if not _is_of_type(value, hints[key]):
+                raise DecodeError(f"corrupt {cls.name} config: field {key!r} must be "
+                                  f"{_type_name(hints[key])}, got {_short(value)}")
+            values[key] = tuple(value) if isinstance(value, list) else value
         try:
             settings = cls.resolve(dataclasses.replace(defaults, **values))
             cls.validate(settings)
@@ -166,3 +178,66 @@ class Codec(ABC):
     def decode(self, settings: Any, sections: dict[str, bytes], info: ImageInfo, *,
                device: torch.device) -> torch.Tensor:
         """Sections (already CRC-checked) -> [C,H,W] float in [0,1]. Raises DecodeError."""
+
+    @abstractmethod
+    def decode_cost(self, settings: Any, info: ImageInfo) -> Cost:
+        """What decoding a file with these settings and this image costs (parameters, MACs,
+        peak memory), from the header alone: nothing of the model is allocated."""
+
+    @abstractmethod
+    def section_bounds(self, settings: Any, info: ImageInfo) -> dict[str, tuple[int, int]]:
+        """The sections a file of these settings holds, each with its (min, max) length in
+        bytes; `decode` checks them first (`coding.limits.check_sections`), before it reads
+        any of them."""
+
+
+MAX_LIST = 64  # elements of a list-valued config field (codecs' `validate` bound them further)
+
+
+def _field_types(settings_cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(settings_cls)
+
+
+def _is_of_type(value: Any, hint: Any) -> bool:
+    """Is a JSON value of a settings field's declared type (int, float, str, bool, tuples of
+    those, optional ones)?"""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return any(_is_of_type(value, a) for a in args)
+    if hint is type(None):
+        return value is None
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return (isinstance(value, int | float) and not isinstance(value, bool)
+                and math.isfinite(value))
+    if hint is str:
+        return isinstance(value, str) and len(value) <= 4096
+    if origin is tuple:
+        if not isinstance(value, list | tuple) or len(value) > MAX_LIST:
+            return False
+        if len(args) == 2 and args[1] is Ellipsis:
+            return all(_is_of_type(v, args[0]) for v in value)
+        return len(value) == len(args) and all(_is_of_type(v, a)
+                                               for v, a in zip(value, args, strict=True))
+    return False
+
+
+def _type_name(hint: Any) -> str:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in args)
+    if origin is tuple:
+        if len(args) == 2 and args[1] is Ellipsis:
+            return f"a list of at most {MAX_LIST} {_type_name(args[0])} values"
+        return f"a list of {len(args)} values"
+    names = {int: "an integer", float: "a finite number", str: "a string", bool: "true or false",
+             type(None): "null"}
+    return names.get(hint, str(hint))
+
+
+def _short(v: object, n: int = 40) -> str:
+    r = repr(v)
+    return r if len(r) <= n else r[:n] + "..."

@@ -26,6 +26,7 @@ _TOP = 1 << 24  # frequency of the centre symbol
 _R_CANDIDATES = np.unique(np.round(65536 * np.exp(-1.0 / np.geomspace(0.05, 4096, 160))))
 _R_CANDIDATES = _R_CANDIDATES[(_R_CANDIDATES >= 1) & (_R_CANDIDATES < 65536)].astype(np.int64)
 MAX_SUPPORT = 1 << 17
+MAX_INT = (1 << 31) - 1  # |integer| the coders carry (int32)
 
 
 # -- varints -----------------------------------------------------------------------------------
@@ -58,11 +59,15 @@ def _get_varint(data: bytes, pos: int) -> tuple[int, int]:
 def laplace_freqs(lo: int, hi: int, centre: int, r: int) -> np.ndarray:
     """Integer frequencies over lo..hi: TOP at `centre`, times r/2^16 per step away, floor 1."""
     n_side = max(centre - lo, hi - centre) + 1
-    decay = np.empty(n_side, dtype=np.int64)
-    f = _TOP
-    for j in range(n_side):
-        decay[j] = max(f, 1)
+    seq: list[int] = []  # the decay until it reaches 0 (it stays 0): then the floor, 1
+    append, f = seq.append, _TOP
+    for _ in range(n_side):
+        if not f:
+            break
+        append(f)
         f = (f * r) >> 16
+    decay = np.ones(n_side, dtype=np.int64)
+    decay[:len(seq)] = seq
     k = np.arange(lo, hi + 1, dtype=np.int64)
     return decay[np.abs(k - centre)]
 
@@ -107,7 +112,7 @@ def _encode_laplace(arrays: list[np.ndarray]) -> bytes:
     return bytes(out + head) + body
 
 
-def _decode_laplace(data: bytes, sizes: list[int]) -> list[np.ndarray]:
+def _decode_laplace(data: bytes, sizes: list[int], max_abs: int) -> list[np.ndarray]:
     hlen, pos = _get_varint(data, 0)
     if hlen < 0 or pos + hlen > len(data):
         raise DecodeError("corrupt weight stream (header length)")
@@ -131,6 +136,9 @@ def _decode_laplace(data: bytes, sizes: list[int]) -> list[np.ndarray]:
         lo, hi, centre, r = params
         if not (lo <= centre <= hi and hi - lo + 1 <= MAX_SUPPORT and 1 <= r < 65536):
             raise DecodeError("corrupt weight stream (bad model parameters)")
+        if lo < -max_abs or hi > max_abs:
+            raise DecodeError(f"corrupt weight stream (integers {lo}..{hi} outside "
+                              f"+-{max_abs})")
         if lo == hi:
             out.append(np.full(n, lo, dtype=np.int32))
             continue
@@ -151,7 +159,7 @@ def _encode_brotli(arrays: list[np.ndarray]) -> bytes:
     return bytes([4 if wide else 2]) + brotli.compress(raw, quality=11)
 
 
-def _decode_brotli(data: bytes, sizes: list[int]) -> list[np.ndarray]:
+def _decode_brotli(data: bytes, sizes: list[int], max_abs: int) -> list[np.ndarray]:
     if not data or data[0] not in (2, 4):
         raise DecodeError("corrupt weight stream (brotli width)")
     width, total = data[0], sum(sizes)
@@ -163,7 +171,11 @@ def _decode_brotli(data: bytes, sizes: list[int]) -> list[np.ndarray]:
         raise DecodeError(f"corrupt weight stream ({exc})") from None
     if len(raw) != width * total or not done:
         raise DecodeError("corrupt weight stream (wrong number of weights)")
-    v = np.frombuffer(raw, dtype="<i4" if width == 4 else "<i2").astype(np.int32)
+    v = np.frombuffer(raw, dtype="<i4" if width == 4 else "<i2").astype(np.int64)
+    if v.size and (v.min() < -max_abs or v.max() > max_abs):
+        raise DecodeError(f"corrupt weight stream (integers {v.min()}..{v.max()} outside "
+                          f"+-{max_abs})")
+    v = v.astype(np.int32)
     return list(np.split(v, np.cumsum(sizes)[:-1])) if sizes else []
 
 
@@ -182,16 +194,20 @@ def encode_ints(arrays: list[np.ndarray]) -> bytes:
     return min(encode_ints_all(arrays).values(), key=len)
 
 
-def decode_ints(data: bytes, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
-    """Inverse of encode_ints; shapes come from the caller's network description."""
+def decode_ints(data: bytes, shapes: list[tuple[int, ...]],
+                max_abs: int = MAX_INT) -> list[np.ndarray]:
+    """Inverse of encode_ints; shapes come from the caller's network description, and every
+    integer must lie within +-max_abs (the caller's bound: e.g. the quantiser's largest level)
+    or the stream is refused before any table is built for it."""
     if not data:
         raise DecodeError("empty weight stream")
     sizes = [int(np.prod(s)) for s in shapes]
+    max_abs = min(int(max_abs), MAX_INT)
     method, body = data[0], data[1:]
     if method == METHOD_LAPLACE:
-        flat = _decode_laplace(body, sizes)
+        flat = _decode_laplace(body, sizes, max_abs)
     elif method == METHOD_BROTLI:
-        flat = _decode_brotli(body, sizes)
+        flat = _decode_brotli(body, sizes, max_abs)
     else:
         raise DecodeError(f"corrupt weight stream (unknown method {method})")
     return [f.reshape(s) for f, s in zip(flat, shapes, strict=True)]

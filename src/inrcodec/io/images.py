@@ -4,6 +4,7 @@ volumes are handed to `nifti`."""
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -31,17 +32,26 @@ def read_image(path: str | os.PathLike, slice: int | None = None) -> Image:
     if p.is_dir():
         raise InputError(f"{p}: is a directory, not an image")
     try:
-        with PILImage.open(p) as im:
+        with PILImage.open(p) as im:  # reads the header only; Pillow refuses decompression bombs
+            if im.width < 1 or im.height < 1:
+                raise InputError(f"{p}: empty image ({im.width}x{im.height})")
             if im.width * im.height > MAX_PIXELS:
-                raise InputError(f"{p}: {im.width}x{im.height} is too large")
+                raise InputError(f"{p}: {im.width}x{im.height} is too large (at most "
+                                 f"{MAX_PIXELS} pixels)")
+            frames = getattr(im, "n_frames", 1)
+            if frames > 1:
+                raise InputError(f"{p}: holds {frames} frames (an animation or a multi-page "
+                                 "file); inrcodec encodes a single image")
             im.load()
             return pil_to_image(im, source=str(p))
     except UnidentifiedImageError:
         raise InputError(f"{p}: not an image (format not recognised)") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise InputError(f"{p}: unreadable or damaged image ({exc})") from None
     except PILImage.DecompressionBombError as exc:
-        raise InputError(f"{p}: {exc}") from None
+        raise InputError(f"{p}: too large ({exc})") from None
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error) as exc:
+        raise InputError(f"{p}: unreadable or damaged image ({exc})") from None
+    except MemoryError:
+        raise InputError(f"{p}: too large to read into memory") from None
 
 
 def pil_to_image(im: PILImage.Image, source: str = "") -> Image:
@@ -49,6 +59,13 @@ def pil_to_image(im: PILImage.Image, source: str = "") -> Image:
     if im.width < 1 or im.height < 1:
         raise InputError(f"{source or 'image'}: empty image")
     mode = im.mode
+    if mode == "F":  # 32-bit float: no integer codes to keep
+        arr = np.asarray(im)
+        if not np.all(np.isfinite(arr)):
+            raise InputError(f"{source or 'image'}: holds NaN or infinite values")
+        raise InputError(f"{source or 'image'}: 32-bit floating-point images are not supported "
+                         "(convert to 8- or 16-bit integers; NIfTI volumes keep float "
+                         "intensities)")
     if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         arr = np.asarray(im)
         if mode == "I" and (arr.min() < 0 or arr.max() > 65535):

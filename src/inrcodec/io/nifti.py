@@ -18,6 +18,7 @@ slice where it was in the source volume (affine @ translation by k along the sli
 from __future__ import annotations
 
 import gzip
+import math
 import os
 from dataclasses import replace
 from pathlib import Path
@@ -26,11 +27,12 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..image import Image
+from ..image import MAX_PIXELS, Image
 from .files import atomic_write
 
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 CODE_MAX = 65535
+MAX_VOXELS = 1 << 28  # a volume is read whole (as float64 when scaled: at most 2 GiB)
 
 
 def is_nifti(path: str | os.PathLike) -> bool:
@@ -61,9 +63,29 @@ def load_volume(path: str | os.PathLike, data: bytes | None = None
             raw = gzip.decompress(data) if str(p).lower().endswith(".gz") else data
             img = nib.Nifti1Image.from_bytes(raw)
         dtype = np.dtype(img.get_data_dtype())
-        arr = np.asarray(img.dataobj)
+        shape = tuple(int(n) for n in img.shape)
     except Exception as exc:  # nibabel raises many types for damaged files
-        raise InputError(f"{p}: unreadable NIfTI ({type(exc).__name__}: {exc})") from None
+        raise InputError(f"{p}: unreadable, damaged or truncated NIfTI "
+                         f"({type(exc).__name__}: {exc})") from None
+    # everything the header says is checked before the voxels are read
+    if len(shape) == 4 and shape[3] == 1:
+        shape = shape[:3]
+    if len(shape) != 3:
+        raise InputError(f"{p}: expected a 3-D volume, got shape {shape}")
+    if min(shape) < 1:
+        raise InputError(f"{p}: empty volume (shape {shape})")
+    if dtype.kind not in "iuf" or dtype.itemsize > 8:
+        raise InputError(f"{p}: unsupported voxel type {dtype}")
+    if shape[0] * shape[1] > MAX_PIXELS or math.prod(shape) > MAX_VOXELS:
+        raise InputError(f"{p}: volume {'x'.join(map(str, shape))} is too large (at most "
+                         f"{MAX_PIXELS} pixels a slice, {MAX_VOXELS} voxels)")
+    try:
+        arr = np.asarray(img.dataobj)
+    except MemoryError:
+        raise InputError(f"{p}: too large to read into memory") from None
+    except Exception as exc:  # a cut file: nibabel and gzip raise many types
+        raise InputError(f"{p}: unreadable or truncated NIfTI ({type(exc).__name__}: "
+                         f"{exc})") from None
     if arr.ndim == 4 and arr.shape[3] == 1:
         arr = arr[..., 0]
     if arr.ndim != 3:

@@ -64,6 +64,7 @@ DECAY = (
     16723440, 16729750, 16735320, 16740238, 16744578, 16748410, 16751792, 16754778, 16757413,
 )
 _HEAD = struct.Struct("<HII")
+LATENT_HEAD_BYTES = _HEAD.size
 _CHUNK = 1 << 15  # symbols per vectorised encode call
 
 

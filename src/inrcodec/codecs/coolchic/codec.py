@@ -27,12 +27,31 @@ import torch
 
 from ...coding import entropy
 from ...coding.container import ImageInfo
+from ...coding.entropy import MAX_SUPPORT
+from ...coding.limits import (
+    ACT_MACS,
+    LATENT_MACS,
+    PIXEL_MACS,
+    TABLE_MACS,
+    WAVE_MACS,
+    Cost,
+    check_sections,
+)
 from ...errors import ConfigError, DecodeError
 from ...image import Image
 from ...losses import Loss
 from ..base import Codec, EncodeOutput, ProgressFn, timed_steps
-from .arm import MAX_CONTEXT, residual_layers
-from .arm_int import MAX_WEIGHT, IntARM, IntLayer, decode_latents, encode_latents
+from .arm import MAX_CONTEXT, RADIUS, context_offsets, residual_layers, wave_factor
+from .arm_int import (
+    LATENT_HEAD_BYTES,
+    MAX_ALPHABET,
+    MAX_WEIGHT,
+    N_SCALES,
+    IntARM,
+    IntLayer,
+    decode_latents,
+    encode_latents,
+)
 from .latents import NOISE_TYPES, level_shapes
 from .model import MODULES, CoolChicModel, CoolChicSettings, module_tensors
 from .rdquant import K_RANGE, integer_weights, quantize_model
@@ -103,7 +122,63 @@ def _render(s: CoolChicSettings, channels: int, height: int, width: int,
         model = model.to(device)
         up = model.upsampling([y.to(device) for y in lat])
         out = model.synthesis.forward_strips(up)
+    if not bool(torch.isfinite(out).all()):
+        raise DecodeError("coolchic: the weights render non-finite values (corrupt weights)")
     return out[0].clamp(0, 1).float().cpu()
+
+
+# Memory model of a decode (bytes), measured by benchmarks/decode_limits.py. Two phases peak
+# apart: decoding the latents (per latent: the wavefront geometry's index arrays, the decoded
+# grids) and rendering (per latent: its float64 copy; per upsampled feature value: the
+# full-resolution stack and the upsampler's temporaries; per output value: strips, their
+# concatenation, the clamp, the float32 image, integer codes). Per weight as weight-INRs, per
+# entry of an entropy-coding table, and a fixed allowance for small temporaries.
+LATENT_BYTES, FEATURE_BYTES, OUTPUT_BYTES, PARAM_BYTES, TABLE_BYTES = 160, 24, 32, 40, 48
+BASE_BYTES = 64 << 20
+# MAC-equivalents per value the upsampler outputs: 8 taps, but some 30 element-wise passes
+# (padding, polyphase products, interleaving, transposes, cropping, stacking)
+UPSAMPLE_MACS = 384
+STRIP_ROWS = 32  # Synthesis.forward_strips' default
+
+
+def decode_cost(s: CoolChicSettings, info: ImageInfo) -> Cost:
+    """Parameters, MACs and peak memory of decoding (see `coding.limits`), from the header."""
+    h, w, c = info.height, info.width, info.channels
+    lc = tuple(s.latent_channels)
+    rows = resolve(s.synthesis, sum(lc), c)  # ConfigError on a spec that does not fit
+    shapes = _shapes(s, c, h, w)
+    n_weights, n_tensors = sum(math.prod(sh) for sh in shapes), len(shapes)
+    levels = level_shapes(h, w, len(lc))
+    n_lat = sum(ch * a * b for ch, (a, b) in zip(lc, levels, strict=True))
+    pixels = h * w
+    syn_px = sum(ci * co * layer.kernel ** 2 for ci, co, layer in rows)
+    acts_px = sum(co for _, co, _ in rows)
+    up = sum(sum(lc[lv + 1:]) * 4 * (levels[lv + 1][0] + 4) * (levels[lv + 1][1] + 4)
+             for lv in range(len(lc) - 1)) * UPSAMPLE_MACS  # the coarser stack, 2x, per level
+    dims = [s.arm_context, *s.arm_hidden, 2]
+    arm_px = sum(dims[i] * dims[i + 1] for i in range(len(dims) - 1)) + ACT_MACS * sum(dims[1:])
+    k = wave_factor(context_offsets(s.arm_context))
+    waves = max(((b - 1) + k * (a - 1) + 1 for ch, (a, b) in zip(lc, levels, strict=True)
+                 if ch), default=0)
+    table = N_SCALES * 16 * (2 * MAX_ALPHABET + 1)
+    macs = (pixels * (syn_px + ACT_MACS * acts_px + PIXEL_MACS * c) + up
+            + (arm_px + LATENT_MACS) * n_lat
+            + WAVE_MACS * waves + TABLE_MACS * (table + n_tensors * MAX_SUPPORT))
+    halo = sum(layer.kernel // 2 for _, _, layer in rows)
+    strip = min(h, STRIP_ROWS + 2 * halo) * w
+    widest = max(max(ci, co) for ci, co, _ in rows)
+    # the latent decoder's buffer pads every grid (RADIUS rows above, on either side), the
+    # upsampler pads by 2 on every side: thin images cost more than their pixels
+    padded = sum(ch * (a + RADIUS) * (b + 2 * RADIUS) for ch, (a, b) in zip(lc, levels,
+                                                                          strict=True))
+    latent_phase = LATENT_BYTES * n_lat + 8 * padded
+    render_phase = (16 * n_lat + FEATURE_BYTES * (h + 4) * (w + 4) * sum(lc)
+                    + OUTPUT_BYTES * pixels * c + 8 * 8 * strip * widest)
+    peak = (BASE_BYTES + PARAM_BYTES * n_weights + 24 * table + TABLE_BYTES * MAX_SUPPORT
+            + max(latent_phase, render_phase))
+    detail = (f"latent_channels={list(lc)}, synthesis={s.synthesis!r}, "
+              f"arm_hidden={list(s.arm_hidden)}, {w}x{h}")
+    return Cost(n_weights + n_lat, macs, peak, detail)
 
 
 class CoolChicCodec(Codec):
@@ -212,13 +287,27 @@ class CoolChicCodec(Codec):
         recon = _render(s, image.channels, image.height, image.width, ints, ks, grids, device)
         return EncodeOutput(sections, self.config_of(s), recon, log)
 
+    def decode_cost(self, settings: Any, info: ImageInfo) -> Cost:
+        try:
+            return decode_cost(settings, info)
+        except ConfigError as exc:
+            raise DecodeError(f"{self.name}: {exc}") from None
+
+    def section_bounds(self, settings: Any, info: ImageInfo) -> dict[str, tuple[int, int]]:
+        s: CoolChicSettings = settings
+        try:
+            shapes = _shapes(s, info.channels, info.height, info.width)
+        except ConfigError as exc:
+            raise DecodeError(f"{self.name}: {exc}") from None
+        n_weights = sum(math.prod(sh) for sh in shapes)
+        n_lat = sum(math.prod(sh) for sh in _grid_shapes(s, info.height, info.width))
+        return {"h": (_HEAD.size, _HEAD.size), "w": (1, 64 + 64 * len(shapes) + 8 * n_weights),
+                "l": (LATENT_HEAD_BYTES, LATENT_HEAD_BYTES + 64 + 8 * n_lat)}
+
     def decode(self, settings: Any, sections: dict[str, bytes], info: ImageInfo, *,
                device: torch.device) -> torch.Tensor:
         s: CoolChicSettings = settings
-        if set(sections) != {"h", "w", "l"}:
-            raise DecodeError(f"{self.name}: unexpected sections {sorted(sections)}")
-        if len(sections["h"]) != _HEAD.size:
-            raise DecodeError(f"{self.name}: corrupt module header")
+        check_sections(self.name, sections, self.section_bounds(s, info))
         *kvals, crc = _HEAD.unpack(sections["h"])
         if any(k > max(K_RANGE) for k in kvals):
             raise DecodeError(f"{self.name}: corrupt quantisation steps")

@@ -12,6 +12,7 @@ cannot flip the final rounding to integer codes in practice.
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from abc import abstractmethod
 from collections.abc import Callable
@@ -23,12 +24,29 @@ from torch.func import functional_call
 
 from ...coding import entropy
 from ...coding.container import ImageInfo
-from ...coding.quantize import MAX_BITS, MIN_BITS, dequantize, fake_quantize, quantize, step_for
+from ...coding.limits import (
+    ACT_MACS,
+    FEATURE_MACS,
+    PIXEL_MACS,
+    TABLE_MACS,
+    Cost,
+    check_sections,
+)
+from ...coding.quantize import (
+    MAX_BITS,
+    MIN_BITS,
+    dequantize,
+    fake_quantize,
+    qmax,
+    quantize,
+    step_for,
+)
 from ...errors import ConfigError, DecodeError
 from ...fitting import FitLog, optimize, seeded
 from ...image import Image
 from ...losses import Loss
 from ..base import Codec, EncodeOutput, ProgressFn, timed_steps
+from .fourier import clear_caches
 
 RENDER_CHUNK = 1 << 16  # pixels per forward pass at decode time (bounds memory)
 
@@ -215,21 +233,85 @@ class WeightINRCodec(Codec):
         return self._render_quantized(settings, info.channels, sections, info.height,
                                       info.width, device)
 
+    # -- what a decode costs (from the header alone) -------------------------------------------
+    def meta_net(self, settings: Any, channels: int) -> CoordinateNet:
+        """The network without memory (torch's meta device): shapes, nothing allocated."""
+        with torch.device("meta"):
+            return self.build(settings, channels)
+
+    def decode_cost(self, settings: Any, info: ImageInfo) -> Cost:
+        net = self.meta_net(settings, info.channels)
+        shapes = [tuple(p.shape) for p in net.parameters()]
+        params = sum(math.prod(sh) for sh in shapes)
+        linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+        macs_px = sum(m.in_features * m.out_features for m in linears)
+        acts_px = sum(m.out_features for m in linears)  # sines, ReLUs, bias adds
+        widths = [int(x.shape[-1]) for x in net.point_inputs(1, 1)]
+        feats_px = sum(widths) - 2 * len(widths)  # sines and cosines of the Fourier features
+        pixels, c = info.height * info.width, info.channels
+        support = min(entropy.MAX_SUPPORT, 2 * qmax(settings.bits) + 1)
+        macs = (pixels * (macs_px + ACT_MACS * acts_px + FEATURE_MACS * feats_px
+                          + PIXEL_MACS * c)
+                + TABLE_MACS * support * len(shapes))
+        chunk = min(pixels, RENDER_CHUNK)
+        act = max(m.out_features for m in linears)
+        widest_in = max(m.in_features for m in linears)
+        peak = (PARAM_BYTES * params + TABLE_BYTES * support + OUTPUT_BYTES * pixels * c
+                + 8 * pixels * sum(widths)  # the inputs, alive through the render
+                + max(12 * pixels * max(widths),  # while they are built
+                      8 * chunk * (2 * act + widest_in)))  # one chunk's activations
+        detail = (", ".join(f"{k}={_brief(getattr(settings, k))}" for k in self.decode_fields
+                            if k != "bits") + f", {info.width}x{info.height}")
+        return Cost(params, macs, peak, detail)
+
+    def section_bounds(self, settings: Any, info: ImageInfo) -> dict[str, tuple[int, int]]:
+        net = self.meta_net(settings, info.channels)
+        return _bounds([tuple(p.shape) for p in net.parameters()])
+
     def _render_quantized(self, settings: Any, channels: int, sections: dict[str, bytes],
                           height: int, width: int, device: torch.device) -> torch.Tensor:
-        if set(sections) != {"w", "s"}:
-            raise DecodeError(f"{self.name}: unexpected sections {sorted(sections)}")
-        net = self.build(settings, channels)
+        net = self.meta_net(settings, channels)
         shapes = [tuple(p.shape) for p in net.parameters()]
-        if len(sections["s"]) != 4 * len(shapes):
-            raise DecodeError(f"{self.name}: step table does not match the network")
+        check_sections(self.name, sections, _bounds(shapes))
         steps = np.frombuffer(sections["s"], dtype="<f4")
-        if not np.all(np.isfinite(steps)) or np.any(steps <= 0):
-            raise DecodeError(f"{self.name}: corrupt quantisation steps")
-        ints = entropy.decode_ints(sections["w"], shapes)
+        level = qmax(settings.bits)
+        for i, step in enumerate(steps.tolist()):
+            if not (math.isfinite(step) and step > 0 and step * level <= MAX_ABS_WEIGHT):
+                raise DecodeError(f"{self.name}: corrupt quantisation step of tensor {i} "
+                                  f"({step!r}: weights must be finite and within "
+                                  f"+-{MAX_ABS_WEIGHT:g})")
+        ints = entropy.decode_ints(sections["w"], shapes, max_abs=level)
+        net = net.to_empty(device="cpu")  # every parameter is overwritten below
         with torch.no_grad():
-            for p, q, s in zip(net.parameters(), ints, steps, strict=True):
-                p.copy_(dequantize(q, float(s), p.shape))
+            for p, q, step in zip(net.parameters(), ints, steps, strict=True):
+                p.copy_(dequantize(q, float(step), p.shape))
             net = net.to(device=device, dtype=torch.float64)
-            out = net.render(height, width, chunk=RENDER_CHUNK)
+            try:
+                out = net.render(height, width, chunk=RENDER_CHUNK)
+            finally:
+                clear_caches()  # a decoder does not keep the image-sized inputs alive
+        if not bool(torch.isfinite(out).all()):
+            raise DecodeError(f"{self.name}: the weights render non-finite values (corrupt "
+                              "weights)")
         return out[0].clamp(0, 1).float().cpu()
+
+
+# Memory model of a decode (bytes), measured by benchmarks/decode_limits.py: per parameter
+# (float32 weights, float64 copy, decoded integers, dequantisation), per entry of an
+# entropy-coding table, per output value (the float64 render and its transposed copy, the
+# clamp, the float32 image, integer codes: about 28 bytes at the peak).
+PARAM_BYTES, TABLE_BYTES, OUTPUT_BYTES = 40, 48, 32
+MAX_ABS_WEIGHT = float(1 << 20)  # |dequantised weight| a file may hold
+
+
+def _bounds(shapes: list[tuple[int, ...]]) -> dict[str, tuple[int, int]]:
+    """Section lengths of a network with these parameter shapes: the step table exactly, the
+    weight stream at most 8 bytes a weight (either coder's worst case, with room to spare)."""
+    params = sum(math.prod(sh) for sh in shapes)
+    return {"w": (1, 64 + 64 * len(shapes) + 8 * params), "s": (4 * len(shapes),) * 2}
+
+
+def _brief(v: Any) -> str:
+    if isinstance(v, tuple | list):
+        return "[" + ", ".join(map(str, v[:4])) + (", ...]" if len(v) > 4 else "]")
+    return str(v)

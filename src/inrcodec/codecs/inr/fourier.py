@@ -34,3 +34,9 @@ def fourier_features(height: int, width: int, bands: int, base: float,
     scales = (base ** torch.arange(bands, device=device, dtype=dtype)) * math.pi
     ang = (p[:, :, None] * scales).reshape(p.shape[0], -1)
     return torch.cat([p, torch.sin(ang), torch.cos(ang)], dim=1)
+
+
+def clear_caches() -> None:
+    """Drop the cached grids and features (the decoder's, which no later call will reuse)."""
+    pixel_grid.cache_clear()
+    fourier_features.cache_clear()
