@@ -72,7 +72,9 @@ def knob_for(codec: str, settings: Any) -> Knob:
 
 def _proxy_overrides(settings: Any) -> dict[str, Any]:
     fields = {f.name for f in dataclasses.fields(settings)}
-    if "lmbda" in fields:  # Cool-chic
+    if "iterations" in fields:  # Cool-chic 5-class: a quarter of the budget, no RDOQ
+        return {"iterations": max(200, settings.iterations // 4), "rdoq": False}
+    if "lmbda" in fields:  # Cool-chic v1, v2
         return {"steps": max(100, settings.steps // 4),
                 "ste_steps": max(20, settings.ste_steps // 4), "warmup_candidates": 1}
     out = {"steps": max(50, settings.steps // 10), "qat_steps": 0}
