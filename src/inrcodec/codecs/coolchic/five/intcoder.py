@@ -39,6 +39,7 @@ from .layout import Grid, Layout, ifce_stack, nearest2
 
 HIDDEN_CLIP = float(1 << 24)
 _HEAD = struct.Struct("<HI")
+STREAM_HEAD_BYTES = _HEAD.size
 _CHUNK = 1 << 15
 LN_SHIFT = 4 << ACT_BITS  # the ARM's ln b = out[1] - 4
 
