@@ -134,6 +134,21 @@ def _coders(s: CoolChic5Settings, mods: dict[str, IntModule], features: int
     return arm, (IntIFCE(mods["ifce"]) if features else None)
 
 
+def code_sections(s: CoolChic5Settings, model: CoolChic5Model, ks: dict[str, tuple[int, int]],
+                  values: dict[Grid, np.ndarray]) -> tuple[dict[str, bytes], list[np.ndarray]]:
+    """Sections h, w and l of a model whose modules are coded at steps 2^-ks (its tensors
+    already multiples of them) and whose grids hold the integers `values`; and the integer
+    weights, in file order."""
+    tensors = [t for n in MODULES for t in sum(module_tensors(model, n), [])]
+    ints = [to_ints(t, ks[name][kind])
+            for (name, kind, _), t in zip(_tensor_shapes(model), tensors, strict=True)]
+    head = [model_byte(s), *(k for name in MODULES for k in ks[name])]
+    arm, ifce = _coders(s, _int_modules(model, ints, ks), model.layout.features)
+    return {"h": _HEAD.pack(*head, cost.weight_crc(ints, head)),
+            "w": _pack_weights(model, ints),
+            "l": encode_grids(model.layout, values, arm, ifce, s.dec.spatial)}, ints
+
+
 def _render(s: CoolChic5Settings, image: Any, ints: list[np.ndarray],
             ks: dict[str, tuple[int, int]], values: dict[Grid, np.ndarray],
             device: torch.device) -> torch.Tensor:
@@ -317,18 +332,9 @@ class CoolChic5(Codec):
         t = time.perf_counter()
         q = quantize(model, loss, image.data.unsqueeze(0), s, (1 << image.bit_depth) - 1, seed)
         ks = q.steps
-        ints = [to_ints(t, ks[name][kind]) for (name, kind, _), t in
-                zip(_tensor_shapes(model), [t for n in MODULES
-                                            for t in sum(module_tensors(model, n), [])],
-                    strict=True)]
-        kvals = [k for name in MODULES for k in ks[name]]
         values = {g: v.numpy().astype(np.int64)
                   for g, v in model.grid_values(model.rounded()).items()}
-        arm, ifce = _coders(s, _int_modules(model, ints, ks), model.layout.features)
-        kvals = [model_byte(s), *kvals]
-        sections = {"h": _HEAD.pack(*kvals, cost.weight_crc(ints, kvals)),
-                    "w": _pack_weights(model, ints),
-                    "l": encode_grids(model.layout, values, arm, ifce, s.dec.spatial)}
+        sections, ints = code_sections(s, model, ks, values)
         log["quantize_seconds"] = time.perf_counter() - t
         log["quant_steps"] = {n: list(v) for n, v in ks.items()}
         log["quantized_objective"] = q.cost
