@@ -19,6 +19,7 @@ Writes benchmarks/results/decode_limits.json.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import platform
@@ -37,9 +38,7 @@ from inrcodec.coding import container, entropy
 from inrcodec.coding.container import Container, ImageInfo
 from inrcodec.coding.limits import DecodeLimits
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, today  # noqa: E402
-
+ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results"
 SIZE = (512, 768)  # height, width
 
@@ -211,8 +210,9 @@ def main() -> None:
     limits = DecodeLimits()
     costs = preset_costs()
     worst = max(costs, key=lambda r: r["macs"])
-    out = {"date": today(), "command": "python benchmarks/decode_limits.py " +
-           " ".join(sys.argv[1:]), "commit": _commit(),
+    out = {"date": datetime.date.today().isoformat(),
+           "command": "python benchmarks/decode_limits.py " + " ".join(sys.argv[1:]),
+           "commit": _commit(),
            "machine": f"{platform.machine()}, {os.cpu_count()} cores shared with other jobs, "
                       f"torch {torch.__version__}, Python {platform.python_version()}",
            "limits": {k: getattr(limits, k) for k in ("max_macs", "max_params",
