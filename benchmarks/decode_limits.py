@@ -19,6 +19,7 @@ Writes benchmarks/results/decode_limits.json.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import platform
@@ -37,22 +38,31 @@ from inrcodec.coding import container, entropy
 from inrcodec.coding.container import Container, ImageInfo
 from inrcodec.coding.limits import DecodeLimits
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, today  # noqa: E402
-
+ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results"
 SIZE = (512, 768)  # height, width
 
 
 def synthetic_file(codec: str, preset: str, height: int, width: int, mode: str = "RGB",
-                   seed: int = 0, /, **overrides) -> bytes:
-    """A real .inr file of an untrained model (weights as initialised, latents random)."""
+                   seed: int = 0, /, latent_range: int = 2, **overrides) -> bytes:
+    """A real .inr file of an untrained model (weights as initialised, latents random in
+    +-latent_range)."""
     impl = get_codec(codec)
     s = impl.make_settings(preset, **overrides)
     channels = {"L": 1, "RGB": 3, "RGBA": 4}[mode]
     info = ImageInfo(height, width, channels, 8, mode)
     torch.manual_seed(seed)
-    if codec.startswith("coolchic"):
+    rng = np.random.default_rng(seed)
+    if codec == "coolchic":
+        from inrcodec.codecs.coolchic.five.codec import code_sections
+        from inrcodec.codecs.coolchic.five.model import CoolChic5Model
+        from inrcodec.codecs.coolchic.five.quant import FIXED_K
+
+        model = CoolChic5Model(s, height, width, channels)
+        values = {g: rng.integers(-latent_range, latent_range + 1, size=g.shape)
+                  for g in model.layout.order}
+        sections, _ = code_sections(s, model, FIXED_K, values)
+    elif codec.startswith("coolchic"):
         from inrcodec.codecs.coolchic.arm_int import encode_latents
         from inrcodec.codecs.coolchic.codec import _HEAD, _grid_shapes, _int_arm, _weight_crc
         from inrcodec.codecs.coolchic.model import MODULES, CoolChicModel
@@ -62,8 +72,8 @@ def synthetic_file(codec: str, preset: str, height: int, width: int, mode: str =
         ks = {m: (FIXED_K, FIXED_K) for m in MODULES}
         ints = integer_weights(model, ks)
         kvals = [k for m in MODULES for k in ks[m]]
-        rng = np.random.default_rng(seed)
-        grids = [rng.integers(-2, 3, size=sh) for sh in _grid_shapes(s, height, width)]
+        grids = [rng.integers(-latent_range, latent_range + 1, size=sh)
+                 for sh in _grid_shapes(s, height, width)]
         sections = {"h": _HEAD.pack(*kvals, _weight_crc(ints, kvals)),
                     "w": entropy.encode_ints(ints),
                     "l": encode_latents(grids, _int_arm(s, ints, ks["arm"]), s.arm_context)}
@@ -84,6 +94,11 @@ DECODES: dict[str, tuple] = {
     "siren-13x49": ("siren", "13x49", 512, 768, "RGB", {}),
     "coolchic-v2-default": ("coolchic-v2", "default", 512, 768, "RGB", {}),
     "coolchic-v1-default": ("coolchic-v1", "default", 512, 768, "RGB", {}),
+    # coolchic's decoder configurations (its presets differ in training only)
+    "coolchic-lop": ("coolchic", "default", 512, 768, "RGB", {"decoder": "lop"}),
+    "coolchic-mop": ("coolchic", "default", 512, 768, "RGB", {"decoder": "mop"}),
+    "coolchic-hop": ("coolchic", "default", 512, 768, "RGB", {"decoder": "hop"}),
+    "coolchic-vhop": ("coolchic", "default", 512, 768, "RGB", {"decoder": "vhop"}),
     # at the limits: a NIF as wide as max_macs allows at 768x512
     "limit-nif-wide": ("nif", "680", 512, 768, "RGBA", {"hidden": (1000, 220, 65, 30)}),
     # the largest image a tiny SIREN may claim (memory-bound)
@@ -101,7 +116,22 @@ DECODES: dict[str, tuple] = {
     # Cool-chic with a convolutional synthesis of 3x3 kernels
     "limit-coolchic-conv": ("coolchic-v2", "default", 512, 768, "RGB",
                             {"synthesis": "64-3-linear-relu," * 8 + "X-3-linear-none"}),
+    # coolchic's longest wavefront (vhop's 20 contexts reach 3 columns right: 4 waves a row)
+    "limit-coolchic5-tall": ("coolchic", "default", 65536, 1, "RGBA", {"decoder": "vhop"}),
+    # latents spread over their whole range: the widest alphabet of the latent coder's tables
+    "limit-coolchic5-alphabet": ("coolchic", "default", 512, 768, "RGB",
+                                 {"decoder": "vhop", "latent_range": 127}),
 }
+
+
+def model_variants(codec: str) -> list[dict]:
+    """Settings beyond the presets that choose the decoder's model: coolchic's decoder
+    configurations (its presets differ in training only; the model byte holds the choice)."""
+    if codec == "coolchic":
+        from inrcodec.codecs.coolchic.five.layout import DECODERS
+
+        return [{"decoder": d} for d in DECODERS]
+    return [{}]
 
 
 def preset_costs() -> list[dict]:
@@ -109,10 +139,13 @@ def preset_costs() -> list[dict]:
     for name, cls in CODECS.items():
         impl = cls()
         for preset in cls.presets:
-            s = impl.make_settings(preset)
-            for c, mode in ((1, "L"), (3, "RGB"), (4, "RGBA")):
-                cost = impl.decode_cost(s, ImageInfo(*SIZE, c, 8, mode))
-                rows.append({"codec": name, "preset": preset, "mode": mode, **cost.to_dict()})
+            for variant in model_variants(name):
+                s = impl.make_settings(preset, **variant)
+                label = " ".join([preset, *(f"{k}={v}" for k, v in variant.items())])
+                for c, mode in ((1, "L"), (3, "RGB"), (4, "RGBA")):
+                    cost = impl.decode_cost(s, ImageInfo(*SIZE, c, 8, mode))
+                    rows.append({"codec": name, "preset": label, "mode": mode,
+                                 **cost.to_dict()})
     return rows
 
 
@@ -177,8 +210,9 @@ def main() -> None:
     limits = DecodeLimits()
     costs = preset_costs()
     worst = max(costs, key=lambda r: r["macs"])
-    out = {"date": today(), "command": "python benchmarks/decode_limits.py " +
-           " ".join(sys.argv[1:]), "commit": _commit(),
+    out = {"date": datetime.date.today().isoformat(),
+           "command": "python benchmarks/decode_limits.py " + " ".join(sys.argv[1:]),
+           "commit": _commit(),
            "machine": f"{platform.machine()}, {os.cpu_count()} cores shared with other jobs, "
                       f"torch {torch.__version__}, Python {platform.python_version()}",
            "limits": {k: getattr(limits, k) for k in ("max_macs", "max_params",

@@ -94,7 +94,8 @@ FLOATS = [0.0, -0.0, 0.5, 1.0, 1.0000001, 1e-300, 5e-324, 1e300, 1.7976931348623
           -1e308, 1e-7, 0.1, 2.5, 3.9999, 4.0, 4.0000001, 30.0, 999.9, 1000.0, 1000.0001,
           math.nan, math.inf, -math.inf]
 STRINGS = ["", "X", "L", "RGB", "RGBA", "P", "CMYK", "learned", "bicubic", "siren", "pe-mlp",
-           "nif", "coolchic-v1", "coolchic-v2", "\x00", "\ud800", "é", "a" * 5000, "1", "nan",
+           "nif", "coolchic-v1", "coolchic-v2", "coolchic", "lop", "vhop", "\x00", "\ud800", "é",
+           "a" * 5000, "1", "nan",
            "X-1-linear-none", "3-1-linear-none", "256-7-linear-relu," * 15 + "X-7-linear-none",
            "X-3-residual-relu", "40-1-linear-relu,X-1-linear-none,X-3-residual-relu",
            "0-1-linear-none,X-1-linear-none", "X-9-linear-none", "X-2-linear-none",
@@ -245,7 +246,7 @@ def m_header_add(draw, p: Parts) -> None:
     dicts = [()] + [q for q in _paths(p.header) if isinstance(_get(p.header, q), dict)]
     path = draw(st.sampled_from(dicts))
     key = draw(st.sampled_from(["zz", "x", "o", "s", "codec", "bits", "steps", "lr", "h",
-                                "nifti", ""]) | st.text(max_size=4))
+                                "nifti", "decoder", "ifce", ""]) | st.text(max_size=4))
     target = _get(p.header, path)
     if isinstance(target, dict):
         value = draw(hostile_values)
@@ -358,8 +359,10 @@ STEP_VALUES = [0.0, -0.0, -1.0, math.nan, math.inf, -math.inf, 1e30, 1e-45, 3.4e
 
 
 def _decoded_payload(p: Parts):
-    """(codec, settings, info, shapes, ints) of a file whose header and weights still decode,
-    else None: the start of edits to the payload's values behind a valid coding."""
+    """(codec, settings, info, shapes, ints, head) of a file whose header and weights still
+    decode, else None: the start of edits to the payload's values behind a valid coding.
+    `shapes` are the coded arrays of section w; `head` is Cool-chic's section-h layout (its
+    bytes but the CRC: the module steps, after coolchic's model byte), None for weight-INRs."""
     from inrcodec.codecs.registry import get_codec
     from inrcodec.coding import entropy
     from inrcodec.coding.container import ImageInfo
@@ -368,30 +371,39 @@ def _decoded_payload(p: Parts):
         return None
     try:
         impl = get_codec(p.header["codec"])
-        settings = impl.settings_from_config(p.header["cfg"])
-        info = ImageInfo.from_dict(p.header["img"])
         sections = dict(p.sections)
+        settings = impl.settings_from_sections(
+            impl.settings_from_config(p.header["cfg"]),
+            {k.decode("utf-8", "replace"): v for k, v in p.sections})
+        info = ImageInfo.from_dict(p.header["img"])
+        head = None
         if impl.name in INR_CODECS:
             shapes = [tuple(t.shape) for t in impl.meta_net(settings,
                                                            info.channels).parameters()]
             ok = len(sections[b"s"]) == 4 * len(shapes)
+        elif impl.name == "coolchic":
+            from inrcodec.codecs.coolchic.five import codec as five
+
+            shapes, head = five.array_shapes(five._meta_model(settings, info)), five._HEAD
+            ok = True  # settings_from_sections checked section h
         else:
             from inrcodec.codecs.coolchic.codec import _HEAD, _shapes
-            shapes = _shapes(settings, info.channels, info.height, info.width)
+            shapes, head = _shapes(settings, info.channels, info.height, info.width), _HEAD
             ok = len(sections[b"h"]) == _HEAD.size
         if not ok:
             return None
         ints = entropy.decode_ints(sections[b"w"], shapes)
     except Exception:  # noqa: BLE001 - an earlier mutation broke it: nothing to edit
         return None
-    return impl, settings, info, shapes, [a.astype("int64") for a in ints]
+    return impl, settings, info, shapes, [a.astype("int64") for a in ints], head
 
 
 def m_payload_values(draw, p: Parts) -> None:
     """Hostile values behind a valid coding: integer weights at or past the quantiser's range,
     quantisation steps that are NaN, infinite, zero, huge or denormal (weight-INRs); module
-    steps 2^-k out of range and extreme integer weights with the weight checksum recomputed
-    (Cool-chic). The entropy coding is redone, so the values reach the decoder's checks."""
+    steps 2^-k out of range, another model byte (coolchic) and extreme integer weights with
+    the weight checksum recomputed (Cool-chic). The entropy coding is redone, so the values
+    reach the decoder's checks."""
     import brotli
     import numpy as np
 
@@ -401,14 +413,14 @@ def m_payload_values(draw, p: Parts) -> None:
     got = _decoded_payload(p)
     if got is None:
         return
-    impl, settings, info, shapes, ints = got
+    impl, settings, info, shapes, ints, head = got
     sections = dict(p.sections)
     nonempty = [i for i, a in enumerate(ints) if a.size]
     if not nonempty:
         return
     i = draw(st.sampled_from(nonempty))
     j = draw(st.integers(0, ints[i].size - 1))
-    if impl.name in INR_CODECS:
+    if head is None:
         level = qmax(settings.bits)
         if draw(st.booleans()):
             steps = np.frombuffer(sections[b"s"], dtype="<f4").copy()
@@ -422,19 +434,20 @@ def m_payload_values(draw, p: Parts) -> None:
             ints[i].flat[j] = value
             what = f"weight[{i}][{j}]={value}"
     else:
-        from inrcodec.codecs.coolchic.codec import _HEAD, _weight_crc
+        from inrcodec.codecs.coolchic.cost import weight_crc
 
-        *kvals, _ = _HEAD.unpack(sections[b"h"])
-        if draw(st.booleans()):
-            value = draw(st.sampled_from([0, 1, 16, 17, 30, 63, 255]))
+        *kvals, _ = head.unpack(sections[b"h"])
+        if draw(st.booleans()):  # a step, or coolchic's model byte (decoder and flags)
+            value = draw(st.sampled_from([0, 1, 3, 16, 17, 30, 63, 64, 255]))
             kvals[draw(st.integers(0, len(kvals) - 1))] = value
             what = f"k={value}"
         else:
-            value = draw(st.sampled_from([(1 << 16), (1 << 16) + 1, -(1 << 16) - 1,
-                                          (1 << 31) - 1, -(1 << 31) + 1, 1 << 24, 0]))
+            value = draw(st.sampled_from([(1 << 16) - 1, -(1 << 16) + 1, (1 << 16),
+                                          (1 << 16) + 1, -(1 << 16) - 1, (1 << 31) - 1,
+                                          -(1 << 31) + 1, 1 << 24, 0]))
             ints[i].flat[j] = value
             what = f"weight[{i}][{j}]={value}"
-        sections[b"h"] = _HEAD.pack(*kvals, _weight_crc(ints, kvals))
+        sections[b"h"] = head.pack(*kvals, weight_crc(ints, kvals))
     # the brotli method at a low quality (the Laplace coder's search for its decay takes a
     # second a file; its decoder's checks are reached by the section-bytes edits)
     v = np.concatenate([a.reshape(-1) for a in ints])

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 import inrcodec
 from conftest import ROOT
-from fuzzing import join, split, with_crc
+from fuzzing import check_decode, join, split, with_crc
 from inrcodec import Cost, DecodeLimits
 from inrcodec.cli.main import app
 from inrcodec.codecs.registry import CODECS, get_codec
@@ -70,6 +70,20 @@ def test_default_limits_accept_every_preset_up_to_768x512(codec, preset):
             assert cost.params > 0 and cost.macs > 0 and cost.peak_bytes > 0
 
 
+def test_default_limits_accept_every_coolchic_model_up_to_768x512():
+    """coolchic's model is its model byte (section h): every decoder (lop..vhop) with every
+    combination of hyperlatents, ifce, preconcat and stabilisers."""
+    from inrcodec.codecs.coolchic.five.codec import settings_of_byte
+
+    impl = get_codec("coolchic")
+    for b in range(64):
+        s = settings_of_byte(impl.make_settings(), b)
+        for h, w in ((512, 768), (768, 512)):
+            for c, mode in ((1, "L"), (4, "RGBA")):
+                DecodeLimits().check(impl.decode_cost(s, ImageInfo(h, w, c, 8, mode)),
+                                     "coolchic")
+
+
 def test_nif_680_is_about_1e11_mac_at_768x512():
     impl = get_codec("nif")
     cost = impl.decode_cost(impl.make_settings("680"), ImageInfo(512, 768, 3))
@@ -121,6 +135,36 @@ def test_cost_of_coolchic_counts_latents_and_the_wavefront():
     assert tall.macs > 2 * wide.macs  # ...but 4x more waves in a tall image
     bigger = impl.decode_cost(impl.make_settings(latent_channels=(4,) * 8), ImageInfo(64, 64, 3))
     assert bigger.params > impl.decode_cost(s, ImageInfo(64, 64, 3)).params
+
+
+def test_cost_of_coolchic5_follows_the_model_byte_and_the_wavefront():
+    impl = get_codec("coolchic")
+    s = impl.make_settings()
+    wide = impl.decode_cost(s, ImageInfo(1, 65536, 3))
+    tall = impl.decode_cost(s, ImageInfo(65536, 1, 3))
+    assert tall.params == wide.params and tall.macs > 1.5 * wide.macs  # 2x the waves
+    info = ImageInfo(512, 768, 3)
+    costs = [impl.decode_cost(impl.make_settings(decoder=d), info) for d in
+             ("lop", "mop", "hop", "vhop")]
+    assert [c.macs for c in costs] == sorted(c.macs for c in costs)
+    # a file's cost is its model byte's, read from section h before anything is decoded
+    h = unpack(golden("coolchic")).sections["h"]
+    lop = inrcodec.decode_cost(golden("coolchic"))
+    vhop = inrcodec.decode_cost(edit("coolchic", sections={"h": bytes([h[0] | 3]) + h[1:]}))
+    assert "decoder=lop" in lop.detail and "decoder=vhop" in vhop.detail
+    assert vhop.macs > lop.macs and vhop.params > lop.params
+
+
+def test_a_huge_coolchic_image_is_refused_before_anything_is_allocated(monkeypatch):
+    def never(*a, **k):
+        raise AssertionError("the decoder ran")
+
+    monkeypatch.setattr(type(get_codec("coolchic")), "decode", never)
+    with pytest.raises(DecodeError) as exc:
+        inrcodec.decode(edit("coolchic", h=4096, w=4096), device="cpu")
+    msg = str(exc.value)
+    assert "coolchic" in msg and "decoder=lop" in msg and "4096x4096" in msg
+    assert "parameters" in msg and "--trust" in msg
 
 
 def test_limits_must_be_positive_numbers():
@@ -196,6 +240,61 @@ def test_weights_that_render_non_finite_values_are_refused():
         inrcodec.decode(data, device="cpu")
 
 
+def _coolchic5():
+    """(section h's layout, its fields but the CRC, the integer arrays of section w) of the
+    coolchic golden file."""
+    from inrcodec.codecs.coolchic.five import codec as five
+
+    c = unpack(golden("coolchic"))
+    impl = get_codec("coolchic")
+    s = impl.settings_from_sections(impl.settings_from_config(c.config), c.sections)
+    shapes = five.array_shapes(five._meta_model(s, c.image))
+    *head, _ = five._HEAD.unpack(c.sections["h"])
+    ints = [a.astype(np.int64) for a in entropy.decode_ints(c.sections["w"], shapes)]
+    return five._HEAD, head, ints
+
+
+def _coolchic5_file(head, ints, coder="brotli") -> bytes:
+    """The coolchic golden file with these section-h fields and integer weights, the weight
+    checksum and the file's CRC recomputed (what an attacker would do)."""
+    from inrcodec.codecs.coolchic.cost import weight_crc
+
+    layout, _, _ = _coolchic5()
+    w = entropy.encode_ints_all([a.astype(np.int32) for a in ints])[coder]
+    return edit("coolchic", sections={"h": layout.pack(*head, weight_crc(ints, head)), "w": w})
+
+
+@pytest.mark.parametrize("field,value,words", [
+    (0, 0xC0 | 60, "model byte 0xfc sets unknown bits"),
+    (1, 9, "arm weight step 2\\^-9 outside"),
+    (4, 17, "ifce bias step 2\\^-17 outside"),
+    (6, 1, "upsampling bias step 2\\^-1 outside"),
+    (7, 13, "synthesis weight step 2\\^-13 outside"),
+])
+def test_coolchic_model_byte_and_steps_are_checked(field, value, words):
+    _, head, ints = _coolchic5()
+    head[field] = value
+    with pytest.raises(DecodeError, match=words):
+        inrcodec.decode(_coolchic5_file(head, ints), device="cpu")
+
+
+@pytest.mark.parametrize("coder", ["brotli", "laplace-range"])
+def test_coolchic_integer_weights_past_the_quantisers_range(coder):
+    _, head, ints = _coolchic5()
+    ints[-1].flat[0] = 65536
+    with pytest.raises(DecodeError, match="section 'w'.*outside \\+-65535"):
+        inrcodec.decode(_coolchic5_file(head, ints, coder), device="cpu")
+    ints[-1].flat[0] = -65535  # at the bound: decodes, finite
+    check_decode(_coolchic5_file(head, ints, coder))
+
+
+def test_coolchic_model_byte_of_another_decoder_does_not_match_the_weights():
+    _, head, ints = _coolchic5()
+    head[0] = 3  # vhop without hyperlatents, IFCE, pre-filters or stabilisers
+    with pytest.raises(DecodeError, match="section 'w'"):
+        inrcodec.decode(_coolchic5_file(head, ints), device="cpu")
+
+
 @pytest.mark.parametrize("img,words", [
     ({"o": 0.0, "s": 0.0}, "value mapping"),
     ({"o": 1e308, "s": 1.0}, "value mapping"),
@@ -256,6 +355,10 @@ def test_duplicate_missing_unknown_and_empty_sections():
         inrcodec.decode(empty, device="cpu")
     with pytest.raises(DecodeError, match="section 'h' is 3 bytes"):
         inrcodec.decode(edit("coolchic-v2", sections={"h": b"abc"}), device="cpu")
+    with pytest.raises(DecodeError, match="coolchic: section 'h' is 3 bytes, expected 13"):
+        inrcodec.decode(edit("coolchic", sections={"h": b"abc"}), device="cpu")
+    with pytest.raises(DecodeError, match="coolchic: missing section 'h'"):
+        inrcodec.decode(edit("coolchic", sections={"h": None}), device="cpu")
 
 
 def test_sections_in_another_order_decode_the_same():
@@ -303,6 +406,7 @@ def test_header_is_one_zlib_stream_of_strict_json():
     ("coolchic-v2", {"latent_channels": [5]}, "latent_channels"),
     ("coolchic-v1", {"arm_context": 25}, "arm_context"),
     ("coolchic-v1", {"upsampling": None}, "field 'upsampling' must be a string"),
+    ("coolchic", {"decoder": "vhop"}, "unknown field.*'decoder'"),  # it is in section h
 ])
 def test_config_fields_are_checked_against_the_codecs_schema(name, fields, words):
     with pytest.raises(DecodeError, match=words):

@@ -206,7 +206,7 @@ def _parse(data: bytes) -> tuple[Container, Codec, Any, Cost]:
         impl = get_codec(c.codec)
     except ConfigError:
         raise DecodeError(f"file uses codec {c.codec!r}, unknown to this inrcodec") from None
-    settings = impl.settings_from_config(c.config)
+    settings = impl.settings_from_sections(impl.settings_from_config(c.config), c.sections)
     cost = impl.decode_cost(settings, c.image)
     # the file, its copy and the sections sliced from it stay alive through the decode
     cost = replace(cost, peak_bytes=cost.peak_bytes + 3 * len(data))

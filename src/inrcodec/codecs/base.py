@@ -179,10 +179,18 @@ class Codec(ABC):
                device: torch.device) -> torch.Tensor:
         """Sections (already CRC-checked) -> [C,H,W] float in [0,1]. Raises DecodeError."""
 
+    def settings_from_sections(self, settings: Any, sections: dict[str, bytes]) -> Any:
+        """The settings completed from a model descriptor kept in a section rather than in the
+        header's config (coolchic's one-byte descriptor in section h), read and checked before
+        `decode_cost`: only that small, fixed-size descriptor, nothing else of the payload.
+        Unchanged by default. Raises DecodeError naming the section or field."""
+        return settings
+
     @abstractmethod
     def decode_cost(self, settings: Any, info: ImageInfo) -> Cost:
-        """What decoding a file with these settings and this image costs (parameters, MACs,
-        peak memory), from the header alone: nothing of the model is allocated."""
+        """What decoding a file with these settings (as `settings_from_sections` completed
+        them) and this image costs (parameters, MACs, peak memory), from the header alone:
+        nothing of the model is allocated."""
 
     @abstractmethod
     def section_bounds(self, settings: Any, info: ImageInfo) -> dict[str, tuple[int, int]]:

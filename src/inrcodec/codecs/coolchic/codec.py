@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 import struct
 import time
-import zlib
 from typing import Any
 
 import numpy as np
@@ -27,12 +26,9 @@ import torch
 
 from ...coding import entropy
 from ...coding.container import ImageInfo
-from ...coding.entropy import MAX_SUPPORT
 from ...coding.limits import (
     ACT_MACS,
     LATENT_MACS,
-    PIXEL_MACS,
-    TABLE_MACS,
     WAVE_MACS,
     Cost,
     check_sections,
@@ -41,12 +37,11 @@ from ...errors import ConfigError, DecodeError
 from ...image import Image
 from ...losses import Loss
 from ..base import Codec, EncodeOutput, ProgressFn, timed_steps
+from . import cost
 from .arm import MAX_CONTEXT, RADIUS, context_offsets, residual_layers, wave_factor
 from .arm_int import (
     LATENT_HEAD_BYTES,
-    MAX_ALPHABET,
     MAX_WEIGHT,
-    N_SCALES,
     IntARM,
     IntLayer,
     decode_latents,
@@ -63,15 +58,6 @@ UPSAMPLINGS = ("learned", "bicubic", "learned-2d")
 RECIPES = ("default", "cc1", "cc2")
 
 _HEAD = struct.Struct("<6BI")  # (kw, kb) per module in MODULES order, CRC-32
-
-
-def _weight_crc(arrays: list[np.ndarray], ks: list[int]) -> int:
-    """CRC-32 of the module steps and the integer weights (catches corruption the entropy
-    decoder cannot see, when a codec's decode is handed sections without the container)."""
-    crc = zlib.crc32(bytes(ks))
-    for a in arrays:
-        crc = zlib.crc32(np.ascontiguousarray(a, dtype="<i8").tobytes(), crc)
-    return crc
 
 
 def _shapes(s: CoolChicSettings, channels: int, height: int, width: int
@@ -127,54 +113,33 @@ def _render(s: CoolChicSettings, channels: int, height: int, width: int,
     return out[0].clamp(0, 1).float().cpu()
 
 
-# Memory model of a decode (bytes), measured by benchmarks/decode_limits.py. Two phases peak
-# apart: decoding the latents (per latent: the wavefront geometry's index arrays, the decoded
-# grids) and rendering (per latent: its float64 copy; per upsampled feature value: the
-# full-resolution stack and the upsampler's temporaries; per output value: strips, their
-# concatenation, the clamp, the float32 image, integer codes). Per weight as weight-INRs, per
-# entry of an entropy-coding table, and a fixed allowance for small temporaries.
-LATENT_BYTES, FEATURE_BYTES, OUTPUT_BYTES, PARAM_BYTES, TABLE_BYTES = 160, 24, 32, 40, 48
-BASE_BYTES = 64 << 20
-# MAC-equivalents per value the upsampler outputs: 8 taps, but some 30 element-wise passes
-# (padding, polyphase products, interleaving, transposes, cropping, stacking)
-UPSAMPLE_MACS = 384
-STRIP_ROWS = 32  # Synthesis.forward_strips' default
-
-
 def decode_cost(s: CoolChicSettings, info: ImageInfo) -> Cost:
-    """Parameters, MACs and peak memory of decoding (see `coding.limits`), from the header."""
+    """Parameters, MACs and peak memory of decoding (see `coding.limits` and `cost`), from the
+    header."""
     h, w, c = info.height, info.width, info.channels
     lc = tuple(s.latent_channels)
     rows = resolve(s.synthesis, sum(lc), c)  # ConfigError on a spec that does not fit
     shapes = _shapes(s, c, h, w)
-    n_weights, n_tensors = sum(math.prod(sh) for sh in shapes), len(shapes)
+    n_weights = sum(math.prod(sh) for sh in shapes)
     levels = level_shapes(h, w, len(lc))
     n_lat = sum(ch * a * b for ch, (a, b) in zip(lc, levels, strict=True))
     pixels = h * w
-    syn_px = sum(ci * co * layer.kernel ** 2 for ci, co, layer in rows)
-    acts_px = sum(co for _, co, _ in rows)
-    up = sum(sum(lc[lv + 1:]) * 4 * (levels[lv + 1][0] + 4) * (levels[lv + 1][1] + 4)
-             for lv in range(len(lc) - 1)) * UPSAMPLE_MACS  # the coarser stack, 2x, per level
+    syn_px, strip_bytes = cost.synthesis(rows, h, w, c)
     dims = [s.arm_context, *s.arm_hidden, 2]
     arm_px = sum(dims[i] * dims[i + 1] for i in range(len(dims) - 1)) + ACT_MACS * sum(dims[1:])
     k = wave_factor(context_offsets(s.arm_context))
-    waves = max(((b - 1) + k * (a - 1) + 1 for ch, (a, b) in zip(lc, levels, strict=True)
-                 if ch), default=0)
-    table = N_SCALES * 16 * (2 * MAX_ALPHABET + 1)
-    macs = (pixels * (syn_px + ACT_MACS * acts_px + PIXEL_MACS * c) + up
-            + (arm_px + LATENT_MACS) * n_lat
-            + WAVE_MACS * waves + TABLE_MACS * (table + n_tensors * MAX_SUPPORT))
-    halo = sum(layer.kernel // 2 for _, _, layer in rows)
-    strip = min(h, STRIP_ROWS + 2 * halo) * w
-    widest = max(max(ci, co) for ci, co, _ in rows)
+    waves = cost.waves([sh for ch, sh in zip(lc, levels, strict=True) if ch], k)
+    table_macs, table_bytes = cost.tables(len(shapes))
+    macs = (pixels * syn_px + cost.UPSAMPLE_MACS * cost.upsampled_values(lc, levels)
+            + (arm_px + LATENT_MACS) * n_lat + WAVE_MACS * waves + table_macs)
     # the latent decoder's buffer pads every grid (RADIUS rows above, on either side), the
     # upsampler pads by 2 on every side: thin images cost more than their pixels
     padded = sum(ch * (a + RADIUS) * (b + 2 * RADIUS) for ch, (a, b) in zip(lc, levels,
                                                                           strict=True))
-    latent_phase = LATENT_BYTES * n_lat + 8 * padded
-    render_phase = (16 * n_lat + FEATURE_BYTES * (h + 4) * (w + 4) * sum(lc)
-                    + OUTPUT_BYTES * pixels * c + 8 * 8 * strip * widest)
-    peak = (BASE_BYTES + PARAM_BYTES * n_weights + 24 * table + TABLE_BYTES * MAX_SUPPORT
+    latent_phase = cost.LATENT_BYTES * n_lat + 8 * padded
+    render_phase = (16 * n_lat + cost.FEATURE_BYTES * (h + 4) * (w + 4) * sum(lc)
+                    + cost.OUTPUT_BYTES * pixels * c + strip_bytes)
+    peak = (cost.BASE_BYTES + cost.PARAM_BYTES * n_weights + table_bytes
             + max(latent_phase, render_phase))
     detail = (f"latent_channels={list(lc)}, synthesis={s.synthesis!r}, "
               f"arm_hidden={list(s.arm_hidden)}, {w}x{h}")
@@ -271,7 +236,7 @@ class CoolChicCodec(Codec):
         ks = q.steps
         ints = integer_weights(model, ks)
         kvals = [k for name in MODULES for k in ks[name]]
-        head = _HEAD.pack(*kvals, _weight_crc(ints, kvals))
+        head = _HEAD.pack(*kvals, cost.weight_crc(ints, kvals))
         latents = [y.numpy().astype(np.int64) for y in model.rounded_latents()]
         grids = [g[0, ch] for g in latents for ch in range(g.shape[1])]
         int_arm = _int_arm(s, ints, ks["arm"])
@@ -301,8 +266,8 @@ class CoolChicCodec(Codec):
             raise DecodeError(f"{self.name}: {exc}") from None
         n_weights = sum(math.prod(sh) for sh in shapes)
         n_lat = sum(math.prod(sh) for sh in _grid_shapes(s, info.height, info.width))
-        return {"h": (_HEAD.size, _HEAD.size), "w": (1, 64 + 64 * len(shapes) + 8 * n_weights),
-                "l": (LATENT_HEAD_BYTES, LATENT_HEAD_BYTES + 64 + 8 * n_lat)}
+        return {"h": (_HEAD.size, _HEAD.size), "w": cost.weight_section(len(shapes), n_weights),
+                "l": cost.latent_section(LATENT_HEAD_BYTES, n_lat)}
 
     def decode(self, settings: Any, sections: dict[str, bytes], info: ImageInfo, *,
                device: torch.device) -> torch.Tensor:
@@ -317,7 +282,7 @@ class CoolChicCodec(Codec):
         except ConfigError as exc:
             raise DecodeError(f"{self.name}: {exc}") from None
         ints = [a.astype(np.int64) for a in entropy.decode_ints(sections["w"], shapes)]
-        if _weight_crc(ints, kvals) != crc:
+        if cost.weight_crc(ints, kvals) != crc:
             raise DecodeError(f"{self.name}: corrupt weights (checksum mismatch)")
         n_arm = 2 * (len(s.arm_hidden) + 1)
         if any(np.abs(a).max(initial=0) > MAX_WEIGHT for a in ints[:n_arm]):

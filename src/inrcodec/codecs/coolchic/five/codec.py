@@ -19,7 +19,6 @@ import dataclasses
 import math
 import struct
 import time
-import zlib
 from typing import Any
 
 import numpy as np
@@ -27,13 +26,25 @@ import torch
 
 from ....coding import entropy
 from ....coding.container import ImageInfo
+from ....coding.limits import ACT_MACS, LATENT_MACS, WAVE_MACS, Cost, check_sections
 from ....errors import ConfigError, DecodeError
 from ....image import Image
 from ....losses import Loss
 from ...base import Codec, EncodeOutput, ProgressFn, timed_steps
+from .. import cost
+from ..arm import wave_factor
 from ..rdquant import to_ints
 from ..synthesis import parse_spec, resolve
-from .intcoder import IntARM5, IntIFCE, IntModule, decode_grids, encode_grids
+from .entropy import offsets, pads
+from .intcoder import (
+    STREAM_HEAD_BYTES,
+    IntARM5,
+    IntIFCE,
+    IntModule,
+    decode_grids,
+    encode_grids,
+    rounds,
+)
 from .layout import DECODERS, Grid, macs_per_pixel
 from .model import MODULES, CoolChic5Model, CoolChic5Settings, layout_of, module_tensors
 from .optim import OPTIMIZERS
@@ -52,16 +63,10 @@ def model_byte(s: CoolChic5Settings) -> int:
 
 def settings_of_byte(s: CoolChic5Settings, b: int) -> CoolChic5Settings:
     if b >> (2 + len(FLAGS)):
-        raise DecodeError("coolchic: corrupt model description")
+        raise DecodeError(f"coolchic: section 'h': model byte {b:#04x} sets unknown bits "
+                          f"(decoder in bits 0-1, {', '.join(FLAGS)} in bits 2-5)")
     flags = {f: bool(b >> (2 + i) & 1) for i, f in enumerate(FLAGS)}
     return dataclasses.replace(s, decoder=DECODER_NAMES[b & 3], **flags)
-
-
-def _crc(ints: list[np.ndarray], ks: list[int]) -> int:
-    crc = zlib.crc32(bytes(ks))
-    for a in ints:
-        crc = zlib.crc32(np.ascontiguousarray(a, dtype="<i8").tobytes(), crc)
-    return crc
 
 
 def _meta_model(s: CoolChic5Settings, info_or_image: Any) -> CoolChic5Model:
@@ -95,10 +100,18 @@ def _pack_weights(model: CoolChic5Model, ints: list[np.ndarray]) -> bytes:
                                 if g else np.zeros(0, np.int64) for g in _groups(model)])
 
 
+def array_shapes(model: CoolChic5Model) -> list[tuple[int]]:
+    """The shapes of the coded arrays of section w (`_groups`), flat."""
+    shapes = [sh for _, _, sh in _tensor_shapes(model)]
+    return [(sum(math.prod(shapes[i]) for i in g),) for g in _groups(model)]
+
+
 def _unpack_weights(model: CoolChic5Model, data: bytes) -> list[np.ndarray]:
+    """The integer weights of section w, each within +-MAX_INT (the quantiser's bound, which
+    also keeps the fixed-point ARM and IFCE exact): refused before any table is built."""
     shapes = [sh for _, _, sh in _tensor_shapes(model)]
     groups = _groups(model)
-    flat = entropy.decode_ints(data, [(sum(math.prod(shapes[i]) for i in g),) for g in groups])
+    flat = entropy.decode_ints(data, array_shapes(model), max_abs=MAX_INT)
     ints: list[np.ndarray] = [np.zeros(0)] * len(shapes)
     for g, a in zip(groups, flat, strict=True):
         offs = np.cumsum([0] + [math.prod(shapes[i]) for i in g])
@@ -121,6 +134,21 @@ def _coders(s: CoolChic5Settings, mods: dict[str, IntModule], features: int
     return arm, (IntIFCE(mods["ifce"]) if features else None)
 
 
+def code_sections(s: CoolChic5Settings, model: CoolChic5Model, ks: dict[str, tuple[int, int]],
+                  values: dict[Grid, np.ndarray]) -> tuple[dict[str, bytes], list[np.ndarray]]:
+    """Sections h, w and l of a model whose modules are coded at steps 2^-ks (its tensors
+    already multiples of them) and whose grids hold the integers `values`; and the integer
+    weights, in file order."""
+    tensors = [t for n in MODULES for t in sum(module_tensors(model, n), [])]
+    ints = [to_ints(t, ks[name][kind])
+            for (name, kind, _), t in zip(_tensor_shapes(model), tensors, strict=True)]
+    head = [model_byte(s), *(k for name in MODULES for k in ks[name])]
+    arm, ifce = _coders(s, _int_modules(model, ints, ks), model.layout.features)
+    return {"h": _HEAD.pack(*head, cost.weight_crc(ints, head)),
+            "w": _pack_weights(model, ints),
+            "l": encode_grids(model.layout, values, arm, ifce, s.dec.spatial)}, ints
+
+
 def _render(s: CoolChic5Settings, image: Any, ints: list[np.ndarray],
             ks: dict[str, tuple[int, int]], values: dict[Grid, np.ndarray],
             device: torch.device) -> torch.Tensor:
@@ -137,7 +165,59 @@ def _render(s: CoolChic5Settings, image: Any, ints: list[np.ndarray],
         lat = [torch.from_numpy(values[g]).double()[None, None].to(device)
                for g in model.layout.latents]
         out = model.synthesis.forward_strips(model.upsampling(lat))
+    if not bool(torch.isfinite(out).all()):  # extreme weights can overflow float64
+        raise DecodeError("coolchic: the weights render non-finite values (corrupt weights)")
     return out[0].clamp(0, 1).float().cpu()
+
+
+def decode_cost(s: CoolChic5Settings, info: ImageInfo) -> Cost:
+    """Parameters, MACs and peak memory of decoding (`coding.limits`, `..cost`) a file of
+    these settings (the model byte applied) and image size; the model exists on the meta
+    device only. The same units as v1/v2: the synthesis per pixel, the upsampler's outputs,
+    per coded symbol (latents and hyperlatents) its ARM MACs plus the latent constant, per
+    wave of each coding round the wave constant, the entropy-coding tables."""
+    h, w, c = info.height, info.width, info.channels
+    model = _meta_model(s, info)
+    layout, d, f = model.layout, s.dec, model.layout.features
+    n_weights = sum(math.prod(sh) for _, _, sh in _tensor_shapes(model))
+    n_arrays = sum(1 for g in _groups(model) if g)
+    n_sym, levels, pixels = layout.symbols, layout.levels, h * w
+    syn_px, strip_bytes = cost.synthesis(resolve(d.synthesis, levels, c), h, w, c)
+    if s.stabilisers:  # a 1x1 convolution of the whole stack, added to the output
+        syn_px += levels * c + ACT_MACS * c
+    up = cost.upsampled_values((1,) * levels, [g.shape for g in layout.latents])
+    if s.preconcat:  # every level but the coarsest through its 7x7 pre-filter (two passes)
+        up += sum(g.size for g in layout.latents[:-1])
+    width = d.spatial + f  # ARM: hidden C -> C blocks, output (and stabiliser) C -> 2
+    arm = (d.hidden * width * width + 2 * width * (1 + s.stabilisers)
+           + ACT_MACS * (d.hidden * width + 2))
+    # IFCE of level k: the stack of the grids coded before it (each value copied into it) at
+    # level k + 1's resolution, one linear map to F features, upsampled to level k
+    ifce = sum(layout.ifce_inputs(k) * (f + ACT_MACS) * layout.latents[k + 1].size
+               + ACT_MACS * f * (layout.latents[k + 1].size + layout.latents[k].size)
+               for k in layout.ifce_levels)
+    offs = offsets(d.spatial)
+    k = wave_factor(offs) if offs else 1
+    n_waves = sum(cost.waves([g.shape for g in grids], k) for grids in rounds(layout))
+    table_macs, table_bytes = cost.tables(n_arrays)
+    macs = (pixels * syn_px + cost.UPSAMPLE_MACS * up + (arm + LATENT_MACS) * n_sym + ifce
+            + WAVE_MACS * n_waves + table_macs)
+    # latents: a round's padded buffer, geometry and [n, F] features (their parts, the
+    # concatenation, the wave order), the IFCE's stack; render: the decoded integers, the
+    # model's latent parameters and their float64 copies, the full-resolution stack, the
+    # trunk's output and the stabiliser's (two more full images)
+    left, right, top = pads(offs)
+    padded = sum((a + top) * (left + b + right) for a, b in (g.shape for g in layout.order))
+    stack = max((layout.ifce_inputs(k) * layout.latents[k + 1].size
+                 for k in layout.ifce_levels), default=0)
+    latent_phase = (cost.LATENT_BYTES + 24 * f) * n_sym + 8 * padded + 24 * stack
+    render_phase = (24 * n_sym + cost.FEATURE_BYTES * (h + 4) * (w + 4) * levels
+                    + (cost.OUTPUT_BYTES + 16 * s.stabilisers) * pixels * c + strip_bytes)
+    peak = (cost.BASE_BYTES + cost.PARAM_BYTES * n_weights + table_bytes
+            + max(latent_phase, render_phase))
+    flags = ", ".join(fl for fl in FLAGS if getattr(s, fl)) or "no flags"
+    detail = f"decoder={s.decoder} ({flags}), {levels} latent levels, {w}x{h}"
+    return Cost(n_weights + n_sym, macs, peak, detail)
 
 
 class CoolChic5(Codec):
@@ -196,10 +276,7 @@ class CoolChic5(Codec):
 
     def describe(self, settings: CoolChic5Settings, info: ImageInfo,
                  sections: dict[str, bytes]) -> dict[str, Any]:
-        h = sections.get("h", b"")
-        if len(h) != _HEAD.size:
-            raise DecodeError(f"{self.name}: corrupt module header")
-        settings = settings_of_byte(settings, h[0])
+        settings = self.settings_from_sections(settings, sections)
         layout = layout_of(settings, info.height, info.width)
         macs = macs_per_pixel(settings.dec, layout, info.channels, settings.preconcat,
                               settings.stabilisers)
@@ -255,17 +332,9 @@ class CoolChic5(Codec):
         t = time.perf_counter()
         q = quantize(model, loss, image.data.unsqueeze(0), s, (1 << image.bit_depth) - 1, seed)
         ks = q.steps
-        ints = [to_ints(t, ks[name][kind]) for (name, kind, _), t in
-                zip(_tensor_shapes(model), [t for n in MODULES
-                                            for t in sum(module_tensors(model, n), [])],
-                    strict=True)]
-        kvals = [k for name in MODULES for k in ks[name]]
         values = {g: v.numpy().astype(np.int64)
                   for g, v in model.grid_values(model.rounded()).items()}
-        arm, ifce = _coders(s, _int_modules(model, ints, ks), model.layout.features)
-        kvals = [model_byte(s), *kvals]
-        sections = {"h": _HEAD.pack(*kvals, _crc(ints, kvals)), "w": _pack_weights(model, ints),
-                    "l": encode_grids(model.layout, values, arm, ifce, s.dec.spatial)}
+        sections, ints = code_sections(s, model, ks, values)
         log["quantize_seconds"] = time.perf_counter() - t
         log["quant_steps"] = {n: list(v) for n, v in ks.items()}
         log["quantized_objective"] = q.cost
@@ -281,28 +350,55 @@ class CoolChic5(Codec):
         recon = _render(s, image, ints, ks, values, device)
         return EncodeOutput(sections, self.config_of(s), recon, log)
 
-    def decode(self, settings: Any, sections: dict[str, bytes], info: ImageInfo, *,
-               device: torch.device) -> torch.Tensor:
-        s: CoolChic5Settings = settings
-        if set(sections) != {"h", "w", "l"}:
-            raise DecodeError(f"{self.name}: unexpected sections {sorted(sections)}")
-        if len(sections["h"]) != _HEAD.size:
-            raise DecodeError(f"{self.name}: corrupt module header")
-        mbyte, *kvals, crc = _HEAD.unpack(sections["h"])
-        s = settings_of_byte(s, mbyte)
-        kvals = [mbyte, *kvals]
-        ks = {n: (kvals[1 + 2 * i], kvals[2 + 2 * i]) for i, n in enumerate(MODULES)}
-        if any(ks[n][j] > max(K_RANGES[n][j]) for n in MODULES for j in (0, 1)):
-            raise DecodeError(f"{self.name}: corrupt quantisation steps")
+    def settings_from_sections(self, settings: Any, sections: dict[str, bytes]
+                               ) -> CoolChic5Settings:
+        """The decoder and model flags of the model byte (the first of section h)."""
+        h = sections.get("h")
+        if h is None:
+            raise DecodeError(f"{self.name}: missing section 'h' (the model description)")
+        if len(h) != _HEAD.size:
+            raise DecodeError(f"{self.name}: section 'h' is {len(h)} bytes, expected "
+                              f"{_HEAD.size}")
+        return settings_of_byte(settings, h[0])
+
+    def decode_cost(self, settings: Any, info: ImageInfo) -> Cost:
         try:
-            model = _meta_model(s, info)
+            return decode_cost(settings, info)
         except ConfigError as exc:
             raise DecodeError(f"{self.name}: {exc}") from None
-        ints = _unpack_weights(model, sections["w"])
-        if _crc(ints, kvals) != crc:
+
+    def section_bounds(self, settings: Any, info: ImageInfo) -> dict[str, tuple[int, int]]:
+        try:
+            model = _meta_model(settings, info)
+        except ConfigError as exc:
+            raise DecodeError(f"{self.name}: {exc}") from None
+        n_weights = sum(math.prod(sh) for _, _, sh in _tensor_shapes(model))
+        return {"h": (_HEAD.size, _HEAD.size),
+                "w": cost.weight_section(len(_groups(model)), n_weights),
+                "l": cost.latent_section(STREAM_HEAD_BYTES, model.layout.symbols)}
+
+    def decode(self, settings: Any, sections: dict[str, bytes], info: ImageInfo, *,
+               device: torch.device) -> torch.Tensor:
+        s = self.settings_from_sections(settings, sections)
+        check_sections(self.name, sections, self.section_bounds(s, info))
+        mbyte, *kvals, crc = _HEAD.unpack(sections["h"])
+        ks = {n: (kvals[2 * i], kvals[2 * i + 1]) for i, n in enumerate(MODULES)}
+        for name in MODULES:
+            for kind, (k, allowed) in enumerate(zip(ks[name], K_RANGES[name], strict=True)):
+                if k not in allowed:
+                    raise DecodeError(
+                        f"{self.name}: section 'h': {name} {('weight', 'bias')[kind]} step "
+                        f"2^-{k} outside 2^-{allowed.start}..2^-{allowed[-1]}")
+        model = _meta_model(s, info)  # section_bounds built it: no ConfigError here
+        try:
+            ints = _unpack_weights(model, sections["w"])
+        except DecodeError as exc:
+            raise DecodeError(f"{self.name}: section 'w': {exc}") from None
+        if cost.weight_crc(ints, [mbyte, *kvals]) != crc:
             raise DecodeError(f"{self.name}: corrupt weights (checksum mismatch)")
-        if any(np.abs(a).max(initial=0) > MAX_INT for a in ints):
-            raise DecodeError(f"{self.name}: corrupt weights (out of range)")
         arm, ifce = _coders(s, _int_modules(model, ints, ks), model.layout.features)
-        values = decode_grids(sections["l"], model.layout, arm, ifce, s.dec.spatial)
+        try:
+            values = decode_grids(sections["l"], model.layout, arm, ifce, s.dec.spatial)
+        except DecodeError as exc:
+            raise DecodeError(f"{self.name}: section 'l': {exc}") from None
         return _render(s, info, ints, ks, values, device)

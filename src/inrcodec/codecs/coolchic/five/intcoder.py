@@ -39,6 +39,7 @@ from .layout import Grid, Layout, ifce_stack, nearest2
 
 HIDDEN_CLIP = float(1 << 24)
 _HEAD = struct.Struct("<HI")
+STREAM_HEAD_BYTES = _HEAD.size
 _CHUNK = 1 << 15
 LN_SHIFT = 4 << ACT_BITS  # the ARM's ln b = out[1] - 4
 
@@ -243,6 +244,8 @@ def decode_grids(data: bytes, layout: Layout, arm: IntARM5, ifce: IntIFCE | None
             b = geo.bounds
             for t in range(len(b) - 1):
                 s, e = int(b[t]), int(b[t + 1])
+                if s == e:  # no position of a grid narrower than the wave factor K
+                    continue
                 ctx = buf[geo.context_index(s, e)]
                 mu, sidx = arm(np.concatenate([ctx, feat[s:e]], axis=1) if f else ctx)
                 sym = dec.decode(fam, table[sidx, mu & mask])
