@@ -41,6 +41,26 @@ def test_target_psnr_for_cool_chic_searches_lambda(small):
     assert min(lambdas) < 2e-2
 
 
+def test_default_codec_is_coolchic_whose_budget_is_counted_in_iterations():
+    from inrcodec.codecs.registry import get_codec
+
+    assert inrcodec.api.DEFAULT_CODEC == "coolchic"
+    assert inrcodec.api.default_preset("coolchic") == "fast"
+    assert get_codec("coolchic").make_settings("fast", steps=123).iterations == 123  # --steps
+
+
+def test_target_psnr_for_the_default_codec_searches_lambda(small):
+    kw = dict(iterations=80, quantize_search=False, lpips=False)
+    low = inrcodec.encode(small, lmbda=2e-2, **kw)
+    r = inrcodec.encode(small, target_psnr=low.metrics["psnr"] + 2.0, **kw)
+    search = r.log["target"]
+    assert r.codec == "coolchic" and search["knob"] == "lmbda"
+    proxies = [t for t in search["tries"] if t["proxy"]]
+    assert proxies and not search["tries"][-1]["proxy"]
+    assert r.metrics["psnr"] > low.metrics["psnr"] + 1.0
+    assert min(t["knob"] for t in search["tries"]) < 2e-2
+
+
 def test_unreachable_target_warns_with_what_was_achieved(small):
     with pytest.warns(RuntimeWarning, match="not reached"):
         r = inrcodec.encode(small, target_bpp=0.001, **SIREN)
@@ -109,6 +129,14 @@ def test_budget_encode_records_its_plan_and_writes_a_file(small):
     plan = r.log["budget"]
     assert plan["budget_s"] == 6.0 and plan["seconds_per_planned_step"] > 0
     assert inrcodec.decode(bytes(r)).data.shape == (3, 24, 24)
+
+
+def test_budget_encode_of_the_default_codec(small):
+    r = inrcodec.encode(crop(small, 0, 0, 32, 32), budget=8.0, quantize_search=False,
+                        lpips=False)
+    plan = r.log["budget"]
+    assert r.codec == "coolchic" and plan["budget_s"] == 8.0 and plan["seconds_per_planned_step"] > 0
+    assert inrcodec.decode(bytes(r)).data.shape == (3, 32, 32)
 
 
 def test_quantisation_search_under_a_budget_starts_at_the_usual_step():

@@ -99,7 +99,7 @@ def image_info(image: Image) -> ImageInfo:
                      image.offset, image.scale, extra)
 
 
-DEFAULT_CODEC = "coolchic-v2"
+DEFAULT_CODEC = "coolchic"
 
 
 def default_preset(codec: str) -> str:

@@ -67,6 +67,8 @@ class Codec(ABC):
     # decode fields added later: written only when they differ from the default and read as
     # the default when absent, so files written before them decode (and encode) unchanged
     optional_decode_fields: ClassVar[tuple[str, ...]] = ()
+    # generic option names (the CLI's --steps) -> this codec's own setting, where it differs
+    setting_aliases: ClassVar[dict[str, str]] = {}
 
     # -- settings ------------------------------------------------------------------------------
     @classmethod
@@ -80,6 +82,8 @@ class Codec(ABC):
         for key, value in overrides.items():
             if value is None:
                 continue
+            if key not in names:
+                key = cls.setting_aliases.get(key, key)
             if key not in names:
                 raise ConfigError(f"codec {cls.name!r} has no setting {key!r} "
                                   f"(settings: {', '.join(sorted(names))})")
