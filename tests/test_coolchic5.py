@@ -349,3 +349,17 @@ def test_budget_encode_stops_in_time(small):
     r = inrcodec.encode(small, codec="coolchic", budget=25.0, lpips=False, iterations=100000)
     assert time.perf_counter() - t0 < 25 * 1.5 + 5 and math.isfinite(r.metrics["psnr"])
     assert "budget" in r.log
+
+
+def test_encode_is_repeatable_with_two_threads():
+    # two threads accumulate some backward passes in a racy order unless torch's deterministic
+    # kernels are on (api.encode turns them on): the same seed must give the same file
+    code = ("import hashlib, torch, inrcodec; from inrcodec.cli.demo import sample_path; "
+            "torch.set_num_threads(2); "
+            "r = inrcodec.encode(inrcodec.api.as_image(sample_path()), iterations=100, "
+            "lpips=False); print(hashlib.sha256(bytes(r)).hexdigest())")
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    runs = {subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                           capture_output=True, text=True, timeout=300).stdout.strip()
+            for _ in range(2)}
+    assert len(runs) == 1

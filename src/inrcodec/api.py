@@ -24,7 +24,7 @@ from .coding import container
 from .coding.container import Container, ImageInfo
 from .coding.limits import Cost, DecodeLimits
 from .errors import ConfigError, DecodeError, InputError
-from .fitting import time_limit
+from .fitting import deterministic, time_limit
 from .image import Image
 from .io import read_image
 from .losses import Loss, WeightedSum, parse_loss
@@ -176,9 +176,9 @@ def encode(
         plan = plan_budget(impl, image, cfg, budget, dev)
         cfg = plan.settings
     torch.manual_seed(seed)
-    with time_limit(None if plan is None else plan.deadline(t0),
-                    None if plan is None else plan.share,
-                    None if plan is None else t0 + plan.seconds):
+    with deterministic(), time_limit(None if plan is None else plan.deadline(t0),
+                                     None if plan is None else plan.share,
+                                     None if plan is None else t0 + plan.seconds):
         out = impl.encode(image, loss_fn, cfg, device=dev, seed=seed, progress=progress)
     data = container.pack(Container(codec, out.config, image_info(image), out.sections))
     seconds = time.perf_counter() - t0

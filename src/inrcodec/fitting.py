@@ -55,6 +55,20 @@ def seeded(seed: int, *, private: bool = False) -> torch.Generator:
     return torch.manual_seed(seed)
 
 
+@contextmanager
+def deterministic() -> Iterator[None]:
+    """Torch's deterministic kernels while inside: an encode run again with the same seed and
+    thread count writes the same bytes (several threads otherwise accumulate the backward of
+    gathers and indexed adds in a racy order, and training amplifies the last-bit noise)."""
+    was = torch.are_deterministic_algorithms_enabled()
+    warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was, warn_only=warn)
+
+
 _DEADLINE: ContextVar[float | None] = ContextVar("inrcodec_deadline", default=None)
 _STEP_SECONDS: ContextVar[float | None] = ContextVar("inrcodec_step_seconds", default=None)
 _END: ContextVar[float | None] = ContextVar("inrcodec_end", default=None)
