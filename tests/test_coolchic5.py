@@ -314,7 +314,7 @@ def test_rd_refinement_never_raises_the_cost(small):
     ({"temperature": (0.3,)}, "temperature"), ({"noise": (0.2, 3)}, "noise"),
     ({"ifce": "yes"}, "ifce"), ({"lmbda": -1}, "lmbda"), ({"lr": 0}, "learning"),
     ({"grad_clip": float("nan")}, "grad_clip"), ({"eval_every": 0}, "eval_every"),
-    ({"patience": -1}, "patience"), ({"steps": 10}, "no setting"),
+    ({"patience": -1}, "patience"), ({"ste_steps": 10}, "no setting"),
     ({"final_share": 0.9}, "final_share"),
 ])
 def test_settings_are_validated(bad, match):

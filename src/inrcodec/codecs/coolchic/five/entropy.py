@@ -72,6 +72,8 @@ class Gather:
 
 def init_linear(layer: nn.Linear) -> None:
     """5.0's non-residual init: N(0, 1) / out^2, bias zero."""
+    if layer.weight.is_meta:  # a cost check's structure: random draws there import dynamo (~3 s)
+        return
     with torch.no_grad():
         layer.weight.normal_(0, 1).div_(layer.out_features ** 2)
         layer.bias.zero_()

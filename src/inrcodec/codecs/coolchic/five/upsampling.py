@@ -40,9 +40,14 @@ class Upsampling5(nn.Module):
     def __init__(self, levels: int, preconcat: bool = True) -> None:
         super().__init__()
         steps = max(levels - 1, 0)
-        self.halves = nn.Parameter(torch.tensor(BICUBIC_HALF).repeat(steps, 1))
-        self.pre = (nn.Parameter(torch.tensor(DIRAC_HALF).repeat(steps, 1)) if preconcat
-                    else None)
+        here = torch.empty(0).device  # the default device (meta for a cost check's structure)
+
+        def taps(half: tuple[float, ...]) -> nn.Parameter:
+            # built on the CPU then moved: torch.tensor(data) on the meta device imports dynamo
+            return nn.Parameter(torch.tensor(half, device="cpu").repeat(steps, 1).to(here))
+
+        self.halves = taps(BICUBIC_HALF)
+        self.pre = taps(DIRAC_HALF) if preconcat else None
 
     def tensors(self) -> list[torch.Tensor]:
         """File order (weights only: the filters have no bias)."""
