@@ -7,6 +7,7 @@ import math
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ import torch
 
 import inrcodec
 from conftest import ROOT, crop
+from inrcodec import fitting
 from inrcodec.codecs.coolchic.five import CoolChic5
 from inrcodec.codecs.coolchic.five.intcoder import (
     IntARM5,
@@ -306,6 +308,19 @@ def test_rd_refinement_never_raises_the_cost(small):
         ws, bs = module_tensors(model2, name)
         for t, k in [(t, kw) for t in ws] + [(t, kb) for t in bs]:
             assert torch.equal(t * 2.0 ** k, torch.round(t * 2.0 ** k)), name
+
+
+def test_step_search_out_of_time_keeps_the_usual_steps(small):
+    # a budget encode that reaches the search late must not keep the first step it tried
+    # (kw = 0 quantises every weight to an integer: 15 dB files under --budget 60)
+    from inrcodec.codecs.coolchic.five.quant import FIXED_K
+
+    s, model = _trained(small, steps=20)
+    with torch.no_grad(), fitting.time_limit(None, None, time.perf_counter() - 1.0):
+        ev = Evaluator(model, parse_loss("mse"), small.data.unsqueeze(0), s.lmbda, 255)
+        for name in ("arm", "ifce", "upsampling", "synthesis"):
+            k, cost = search_steps(ev, name, fixed=False)
+            assert k == FIXED_K[name] and math.isfinite(cost), name
 
 
 @pytest.mark.parametrize("bad, match", [
