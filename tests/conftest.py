@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import hashlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,3 +47,21 @@ torch.set_num_threads(1)
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+def assert_decodes_alike_with_three_threads(data: bytes, tmp_path: Path) -> None:
+    """The file decodes to the same pixels in a fresh process with 3 threads as here."""
+    import inrcodec
+
+    path = tmp_path / "x.inr"
+    path.write_bytes(data)
+    mine = hashlib.sha256(inrcodec.decode(data).data.numpy().tobytes()).hexdigest()
+    code = ("import hashlib, sys, torch, inrcodec; torch.set_num_threads(3); "
+            "d = inrcodec.decode(open(sys.argv[1], 'rb').read()); "
+            "print(hashlib.sha256(d.data.numpy().tobytes()).hexdigest(), "
+            "torch.get_num_threads())")
+    env = dict(os.environ, OMP_NUM_THREADS="3", MKL_NUM_THREADS="3",
+               PYTHONPATH=str(ROOT / "src"))
+    out = subprocess.run([sys.executable, "-c", code, str(path)], env=env, check=True,
+                         capture_output=True, text=True, timeout=120).stdout.split()
+    assert out == [mine, "3"]

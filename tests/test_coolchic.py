@@ -1,18 +1,14 @@
 """Cool-chic v1/v2: real files, bit-exact decoding across thread counts, training behaviour,
 every registry loss, corrupt payloads."""
 
-import hashlib
 import math
-import os
-import subprocess
-import sys
 import time
 
 import pytest
 import torch
 
 import inrcodec
-from conftest import ROOT, crop
+from conftest import assert_decodes_alike_with_three_threads, crop
 from inrcodec.codecs.coolchic import CoolChicV1, CoolChicV2
 from inrcodec.codecs.coolchic.arm import laplace_bits
 from inrcodec.codecs.coolchic.latents import proxy, softround
@@ -53,18 +49,7 @@ def test_roundtrip_through_real_file(small, codec, tmp_path):
 
 
 def test_bit_exact_decode_with_other_thread_count(v2_file, tmp_path):
-    path = tmp_path / "x.inr"
-    path.write_bytes(bytes(v2_file))
-    mine = hashlib.sha256(inrcodec.decode(bytes(v2_file)).data.numpy().tobytes()).hexdigest()
-    code = ("import hashlib, sys, torch, inrcodec; torch.set_num_threads(3); "
-            "d = inrcodec.decode(open(sys.argv[1], 'rb').read()); "
-            "print(hashlib.sha256(d.data.numpy().tobytes()).hexdigest(), "
-            "torch.get_num_threads())")
-    env = dict(os.environ, OMP_NUM_THREADS="3", MKL_NUM_THREADS="3",
-               PYTHONPATH=str(ROOT / "src"))
-    out = subprocess.run([sys.executable, "-c", code, str(path)], env=env, check=True,
-                         capture_output=True, text=True, timeout=120).stdout.split()
-    assert out == [mine, "3"]
+    assert_decodes_alike_with_three_threads(bytes(v2_file), tmp_path)
 
 
 @pytest.mark.parametrize(("bf16", "compiled"), [(False, False), (True, False), (False, True)])

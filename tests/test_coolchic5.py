@@ -2,7 +2,6 @@
 the fixed-point ARM + IFCE coder (bit-exact across thread counts, corrupt sections), weight
 quantisation and RDOQ, real files, settings checks and time budgets."""
 
-import hashlib
 import math
 import os
 import subprocess
@@ -14,7 +13,7 @@ import pytest
 import torch
 
 import inrcodec
-from conftest import ROOT, crop
+from conftest import ROOT, assert_decodes_alike_with_three_threads, crop
 from inrcodec import fitting
 from inrcodec.codecs.coolchic.five import CoolChic5
 from inrcodec.codecs.coolchic.five.intcoder import (
@@ -155,18 +154,7 @@ def test_cli_info_prints_the_mac_per_pixel(cc5_file, tmp_path):
 
 
 def test_bit_exact_decode_with_other_thread_count(cc5_file, tmp_path):
-    path = tmp_path / "x.inr"
-    path.write_bytes(bytes(cc5_file))
-    mine = hashlib.sha256(inrcodec.decode(bytes(cc5_file)).data.numpy().tobytes()).hexdigest()
-    code = ("import hashlib, sys, torch, inrcodec; torch.set_num_threads(3); "
-            "d = inrcodec.decode(open(sys.argv[1], 'rb').read()); "
-            "print(hashlib.sha256(d.data.numpy().tobytes()).hexdigest(), "
-            "torch.get_num_threads())")
-    env = dict(os.environ, OMP_NUM_THREADS="3", MKL_NUM_THREADS="3",
-               PYTHONPATH=str(ROOT / "src"))
-    out = subprocess.run([sys.executable, "-c", code, str(path)], env=env, check=True,
-                         capture_output=True, text=True, timeout=120).stdout.split()
-    assert out == [mine, "3"]
+    assert_decodes_alike_with_three_threads(bytes(cc5_file), tmp_path)
 
 
 def _random_modules(rng, layout, spatial, hidden):

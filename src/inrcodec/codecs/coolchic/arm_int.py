@@ -218,9 +218,16 @@ def encode_latents(grids: list[np.ndarray], arm: IntARM, context: int) -> bytes:
     for s in range(0, n, _CHUNK):
         e = min(n, s + _CHUNK)
         mu[s:e], sidx[s:e] = arm(buf[geo.context_index(s, e)])
-    x = buf[geo.pos]
-    res = x - (mu >> MU_BITS)
-    a = max(1, int(np.abs(res).max()) if n else 1)
+    a, words = range_code_residuals(buf[geo.pos] - (mu >> MU_BITS), mu, sidx)
+    return _HEAD.pack(a, _crc(grids), int(words.size)) + words.astype("<u4").tobytes()
+
+
+def range_code_residuals(res: np.ndarray, mu: np.ndarray, sidx: np.ndarray
+                         ) -> tuple[int, np.ndarray]:
+    """Range-code latent residuals (latent minus the integer part of its predicted mean) with
+    the tabulated Laplace of each one's scale index and mean fraction; returns the alphabet
+    bound a (residuals in -a..a) and the coder's 32-bit words."""
+    a = max(1, int(np.abs(res).max()) if res.size else 1)
     if a > MAX_ALPHABET:
         raise ValueError("latent residual out of range")
     table = prob_table(a)
@@ -228,11 +235,10 @@ def encode_latents(grids: list[np.ndarray], arm: IntARM, context: int) -> bytes:
     enc = constriction.stream.queue.RangeEncoder()
     fam = constriction.stream.model.Categorical(perfect=False)
     sym = (res + a).astype(np.int32)
-    for s in range(0, n, _CHUNK):
-        e = min(n, s + _CHUNK)
+    for s in range(0, sym.size, _CHUNK):
+        e = min(sym.size, s + _CHUNK)
         enc.encode(sym[s:e], fam, table[sidx[s:e], frac[s:e]])
-    words = enc.get_compressed()
-    return _HEAD.pack(a, _crc(grids), int(words.size)) + words.astype("<u4").tobytes()
+    return a, enc.get_compressed()
 
 
 def decode_latents(data: bytes, shapes: list[tuple[int, int]], arm: IntARM,

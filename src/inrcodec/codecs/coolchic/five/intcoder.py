@@ -33,7 +33,15 @@ import numpy as np
 
 from ....errors import DecodeError
 from ..arm import wave_factor
-from ..arm_int import ACT_BITS, LATENT_MAX, MAX_ALPHABET, MU_BITS, IntARM, prob_table
+from ..arm_int import (
+    ACT_BITS,
+    LATENT_MAX,
+    MAX_ALPHABET,
+    MU_BITS,
+    IntARM,
+    prob_table,
+    range_code_residuals,
+)
 from .entropy import IFCE_CLIP, offsets, pads
 from .layout import Grid, Layout, ifce_stack, nearest2
 
@@ -202,19 +210,8 @@ def encode_grids(layout: Layout, values: dict[Grid, np.ndarray], arm: IntARM5,
         syms.append((buf[geo.pos] >> ACT_BITS) - (mu >> MU_BITS))
         mus.append(mu)
         sidxs.append(sidx)
-    res, mu, sidx = np.concatenate(syms), np.concatenate(mus), np.concatenate(sidxs)
-    a = max(1, int(np.abs(res).max()) if res.size else 1)
-    if a > MAX_ALPHABET:
-        raise ValueError("latent residual out of range")
-    table = prob_table(a)
-    frac = mu & ((1 << MU_BITS) - 1)
-    enc = constriction.stream.queue.RangeEncoder()
-    fam = constriction.stream.model.Categorical(perfect=False)
-    sym = (res + a).astype(np.int32)
-    for s in range(0, sym.size, _CHUNK):
-        e = min(sym.size, s + _CHUNK)
-        enc.encode(sym[s:e], fam, table[sidx[s:e], frac[s:e]])
-    words = enc.get_compressed()
+    a, words = range_code_residuals(np.concatenate(syms), np.concatenate(mus),
+                                    np.concatenate(sidxs))
     return _HEAD.pack(a, _crc(layout, values)) + words.astype("<u4").tobytes()
 
 
