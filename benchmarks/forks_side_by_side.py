@@ -193,9 +193,9 @@ nothing and which round to +-1) rose from 12 % to 27 %, the rounded rate from 0.
 (best validation 1.313 at step 300; the fork's seeds 1-3 end at 0.917, 0.915, 1.055, ours
 at 1.313, 0.921, 1.011: seed 3 ends worse on the fork's side, 0.686 bpp / 33.53 dB).
 Coding costs the same on both sides: from the float model to the coded payload
-+0.064 x 1e-3 in loss (ours, seed 2, sections only; the fork, seed 2: +0.064), the latents' file 2 % above
-the training estimate on both; our container adds ~215 bytes (deflated JSON header, CRC) where
-the fork's header is 57 (~0.013 bpp here).
++0.064 x 1e-3 in loss (ours, seed 2, sections only; the fork, seed 2: +0.064), the
+latents' file 2 % above the training estimate on both; our container adds ~215 bytes
+(deflated JSON header, CRC) where the fork's header is 57 (~0.013 bpp here).
 
 ## Differences that remain (by design)
 
