@@ -25,6 +25,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 with atheris.instrument_imports(include=["inrcodec"]):
     import inrcodec  # noqa: F401 - instrumented for coverage
     from inrcodec.codecs.coolchic import codec as _coolchic  # noqa: F401
+    from inrcodec.codecs.coolchic.five import codec as _coolchic5  # noqa: F401
     from inrcodec.codecs.inr import base as _inr  # noqa: F401
 
 import torch  # noqa: E402

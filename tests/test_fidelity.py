@@ -160,7 +160,7 @@ def test_train_scores_windows_by_score_and_states_by_validation():
     values, w.data = [], torch.tensor([4.0])
 
     def validate() -> float:
-        values.append(float(m.w))
+        values.append(float(m.w.detach()))
         return abs(float(m.w) - 3.0)
 
     log = train(m, lambda step: ((m.w ** 2).sum(), None), torch.optim.SGD([w], lr=0.1), 5,
