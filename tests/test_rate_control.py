@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -59,6 +60,34 @@ def test_target_psnr_for_the_default_codec_searches_lambda(small):
     assert proxies and not search["tries"][-1]["proxy"]
     assert r.metrics["psnr"] > low.metrics["psnr"] + 1.0
     assert min(t["knob"] for t in search["tries"]) < 2e-2
+
+
+def test_full_encodes_interpolate_once_they_bracket_the_target():
+    # proxies that say nothing (always 0.55 bpp) and a full-encode response that bends (log bpp
+    # piecewise linear in log lambda): secant steps from the last two files miss within three
+    # tries; interpolating between the nearest files on both sides, then a fourth, lands it
+    import dataclasses
+    from types import SimpleNamespace
+
+    from inrcodec.targeting import _bracket, search
+
+    @dataclasses.dataclass
+    class Settings:
+        lmbda: float = 1e-3
+        iterations: int = 2000
+        rdoq: bool = True
+
+    def encode(lmbda: float, iterations: int = 2000, rdoq: bool = True):
+        x = math.log(lmbda / 1e-3)
+        bpp = 0.55 if iterations < 2000 else 0.35 * math.exp(-0.4 * x if x > 0 else -1.5 * x)
+        return SimpleNamespace(bpp=bpp, metrics={"psnr": 30.0})
+
+    r, log = search(encode, "coolchic", Settings(), target_bpp=0.5)
+    fulls = [t["bpp"] for t in log["tries"] if not t["proxy"]]
+    assert log["met"] and abs(r.bpp / 0.5 - 1) <= 0.05 and len(fulls) == 4
+    assert min(fulls) < 0.5 < max(fulls)
+    assert _bracket([(0.0, 1.0), (1.0, 3.0), (2.0, 5.0)], 4.0) == ((1.0, 3.0), (2.0, 5.0))
+    assert _bracket([(0.0, 1.0), (1.0, 3.0)], 4.0) is None
 
 
 def test_unreachable_target_warns_with_what_was_achieved(small):

@@ -5,8 +5,9 @@ rises), the layer width of SIREN and PE-MLP (rate ~ width^2), a scale of NIF's h
 The search models the target quantity as linear in the knob's log (bpp as log bpp, PSNR as dB):
 short proxy encodes (a quarter of Cool-chic's steps, a tenth of a weight-INR's, which codes
 the same network) find the knob by secant steps, then full encodes correct the proxies' bias
-until the file lands within the tolerance or the tries run out; the closest full encode wins.
-Every try is reported in the result's log.
+until the file lands within the tolerance or the tries run out (once full encodes lie on both
+sides of the target, the next one interpolates between the nearest two); the closest full
+encode wins. Every try is reported in the result's log.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 from .errors import ConfigError
 
 PROXY_TRIES = 4
-FULL_TRIES = 3
+FULL_TRIES = 4
 
 
 @dataclass
@@ -132,8 +133,16 @@ def search(encode: Callable[..., Any], codec: str, settings: Any, *,
         fulls.append((x, r, m))
         if abs(m - goal) <= tol:
             break
-        slope = _slope([(math.log(f[0]), f[2]) for f in fulls], slope)
-        nxt = _next(knob, x, m, goal, slope, [math.log(f[0]) for f in fulls])
+        points = [(math.log(f[0]), f[2]) for f in fulls]
+        bracket = _bracket(points, goal)
+        if bracket is not None:  # files on both sides: interpolate between the nearest two
+            (xa, ma), (xb, mb) = bracket
+            between = (mb - ma) / (xb - xa)
+            slope = between if between * slope > 0 else slope
+            x, m = math.exp(xa), ma
+        else:
+            slope = _slope(points, slope)
+        nxt = _next(knob, x, m, goal, slope, [p[0] for p in points])
         if nxt is None:
             break  # the knob cannot move further (a bound, or an integer width already tried)
         x = nxt
@@ -163,6 +172,16 @@ def _next(knob: Knob, x: float, measured: float, goal: float, slope: float,
     if any(math.isclose(math.log(nxt), t, abs_tol=1e-12) for t in tried):
         return None
     return nxt
+
+
+def _bracket(points: list[tuple[float, float]], goal: float
+             ) -> tuple[tuple[float, float], tuple[float, float]] | None:
+    """The nearest (log knob, measured) below and above the goal, if files lie on both sides."""
+    below = [p for p in points if p[1] < goal]
+    above = [p for p in points if p[1] > goal]
+    if not below or not above:
+        return None
+    return max(below, key=lambda p: p[1]), min(above, key=lambda p: p[1])
 
 
 def _slope(points: list[tuple[float, float]], prior: float) -> float:
