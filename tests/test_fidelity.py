@@ -161,12 +161,12 @@ def test_train_scores_windows_by_score_and_states_by_validation():
 
     def validate() -> float:
         values.append(float(m.w.detach()))
-        return abs(float(m.w) - 3.0)
+        return abs(float(m.w.detach()) - 3.0)
 
     log = train(m, lambda step: ((m.w ** 2).sum(), None), torch.optim.SGD([w], lr=0.1), 5,
                 validate=validate, validate_every=2)
     assert len(values) == 3  # after updates 2, 4 and the last
-    assert float(m.w) == pytest.approx(min(values, key=lambda v: abs(v - 3.0)))
+    assert float(m.w.detach()) == pytest.approx(min(values, key=lambda v: abs(v - 3.0)))
 
 
 # -- Cool-chic icip24 ---------------------------------------------------------------------------
