@@ -34,7 +34,7 @@ import torch
 
 from inrcodec import api
 from inrcodec.codecs.registry import CODECS, get_codec
-from inrcodec.coding import container, entropy
+from inrcodec.coding import container
 from inrcodec.coding.container import Container, ImageInfo
 from inrcodec.coding.limits import DecodeLimits
 
@@ -63,20 +63,15 @@ def synthetic_file(codec: str, preset: str, height: int, width: int, mode: str =
                   for g in model.layout.order}
         sections, _ = code_sections(s, model, FIXED_K, values)
     elif codec.startswith("coolchic"):
-        from inrcodec.codecs.coolchic.arm_int import encode_latents
-        from inrcodec.codecs.coolchic.codec import _HEAD, _grid_shapes, _int_arm, _weight_crc
+        from inrcodec.codecs.coolchic.codec import code_sections, grid_shapes
         from inrcodec.codecs.coolchic.model import MODULES, CoolChicModel
         from inrcodec.codecs.coolchic.rdquant import FIXED_K, integer_weights
 
         model = CoolChicModel(s, min(height, 64), min(width, 64), channels)  # weights only
         ks = {m: (FIXED_K, FIXED_K) for m in MODULES}
-        ints = integer_weights(model, ks)
-        kvals = [k for m in MODULES for k in ks[m]]
         grids = [rng.integers(-latent_range, latent_range + 1, size=sh)
-                 for sh in _grid_shapes(s, height, width)]
-        sections = {"h": _HEAD.pack(*kvals, _weight_crc(ints, kvals)),
-                    "w": entropy.encode_ints(ints),
-                    "l": encode_latents(grids, _int_arm(s, ints, ks["arm"]), s.arm_context)}
+                 for sh in grid_shapes(s, height, width)]
+        sections = code_sections(s, integer_weights(model, ks), ks, grids)
     else:
         from inrcodec.codecs.inr.base import code_weights
 

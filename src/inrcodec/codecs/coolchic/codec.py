@@ -72,10 +72,20 @@ def _shapes(s: CoolChicSettings, channels: int, height: int, width: int
     return shapes
 
 
-def _grid_shapes(s: CoolChicSettings, height: int, width: int) -> list[tuple[int, int]]:
+def grid_shapes(s: CoolChicSettings, height: int, width: int) -> list[tuple[int, int]]:
     """One (h, w) per coded 2-D latent grid: levels in order, channels within a level."""
     levels = level_shapes(height, width, len(s.latent_channels))
     return [sh for c, sh in zip(s.latent_channels, levels, strict=True) for _ in range(c)]
+
+
+def code_sections(s: CoolChicSettings, ints: list[np.ndarray], ks: dict[str, tuple[int, int]],
+                  grids: list[np.ndarray]) -> dict[str, bytes]:
+    """Sections h, w and l of a model whose integer weights (file order) are coded at steps
+    2^-ks and whose latent grids (one per channel, `grid_shapes` order) hold `grids`."""
+    kvals = [k for name in MODULES for k in ks[name]]
+    return {"h": _HEAD.pack(*kvals, cost.weight_crc(ints, kvals)),
+            "w": entropy.encode_ints(ints),
+            "l": encode_latents(grids, _int_arm(s, ints, ks["arm"]), s.arm_context)}
 
 
 def _int_arm(s: CoolChicSettings, ints: list[np.ndarray], k: tuple[int, int]) -> IntARM:
@@ -235,13 +245,9 @@ class CoolChicCodec(Codec):
         q = quantize_model(model, loss, target, s)
         ks = q.steps
         ints = integer_weights(model, ks)
-        kvals = [k for name in MODULES for k in ks[name]]
-        head = _HEAD.pack(*kvals, cost.weight_crc(ints, kvals))
         latents = [y.numpy().astype(np.int64) for y in model.rounded_latents()]
         grids = [g[0, ch] for g in latents for ch in range(g.shape[1])]
-        int_arm = _int_arm(s, ints, ks["arm"])
-        sections = {"h": head, "w": entropy.encode_ints(ints),
-                    "l": encode_latents(grids, int_arm, s.arm_context)}
+        sections = code_sections(s, ints, ks, grids)
         log["quantize_seconds"] = time.perf_counter() - t
         log["quant_steps"] = {n: list(v) for n, v in ks.items()}
         log["quantized_objective"] = q.cost
@@ -265,7 +271,7 @@ class CoolChicCodec(Codec):
         except ConfigError as exc:
             raise DecodeError(f"{self.name}: {exc}") from None
         n_weights = sum(math.prod(sh) for sh in shapes)
-        n_lat = sum(math.prod(sh) for sh in _grid_shapes(s, info.height, info.width))
+        n_lat = sum(math.prod(sh) for sh in grid_shapes(s, info.height, info.width))
         return {"h": (_HEAD.size, _HEAD.size), "w": cost.weight_section(len(shapes), n_weights),
                 "l": cost.latent_section(LATENT_HEAD_BYTES, n_lat)}
 
@@ -287,6 +293,6 @@ class CoolChicCodec(Codec):
         n_arm = 2 * (len(s.arm_hidden) + 1)
         if any(np.abs(a).max(initial=0) > MAX_WEIGHT for a in ints[:n_arm]):
             raise DecodeError(f"{self.name}: corrupt ARM weights")
-        grids = decode_latents(sections["l"], _grid_shapes(s, info.height, info.width),
+        grids = decode_latents(sections["l"], grid_shapes(s, info.height, info.width),
                                _int_arm(s, ints, ks["arm"]), s.arm_context)
         return _render(s, info.channels, info.height, info.width, ints, ks, grids, device)
