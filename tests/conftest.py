@@ -65,3 +65,24 @@ def assert_decodes_alike_with_three_threads(data: bytes, tmp_path: Path) -> None
     out = subprocess.run([sys.executable, "-c", code, str(path)], env=env, check=True,
                          capture_output=True, text=True, timeout=120).stdout.split()
     assert out == [mine, "3"]
+
+
+def assert_truncations_refused(data: bytes, pieces: int) -> None:
+    """Every cut of the file (`pieces` of them) is a DecodeError."""
+    import inrcodec
+    from inrcodec.errors import DecodeError
+
+    for cut in range(0, len(data), max(1, len(data) // pieces)):
+        with pytest.raises(DecodeError):
+            inrcodec.decode(data[:cut])
+
+
+def damaged(body: bytes, cuts: int, flips: int, gen: torch.Generator) -> list[bytes]:
+    """Truncations of a section (`cuts` of them) and `flips` copies with one random bit flipped."""
+    trials = [body[:n] for n in range(0, len(body), max(1, len(body) // cuts))]
+    for _ in range(flips):
+        b = bytearray(body)
+        i = int(torch.randint(len(b), (1,), generator=gen))
+        b[i] ^= 1 << int(torch.randint(8, (1,), generator=gen))
+        trials.append(bytes(b))
+    return trials

@@ -8,7 +8,12 @@ import pytest
 import torch
 
 import inrcodec
-from conftest import assert_decodes_alike_with_three_threads, crop
+from conftest import (
+    assert_decodes_alike_with_three_threads,
+    assert_truncations_refused,
+    crop,
+    damaged,
+)
 from inrcodec.codecs.coolchic import CoolChicV1, CoolChicV2
 from inrcodec.codecs.coolchic.arm import laplace_bits
 from inrcodec.codecs.coolchic.latents import proxy, softround
@@ -224,10 +229,7 @@ def test_cosine_schedule_scales_each_groups_base_rate():
             assert g["lr"] == g["base"] * 0.5 * (1 + math.cos(math.pi * step / 7))
 
 def test_truncated_files_fail_cleanly(v2_file):
-    data = bytes(v2_file)
-    for cut in range(0, len(data), max(1, len(data) // 60)):
-        with pytest.raises(DecodeError):
-            inrcodec.decode(data[:cut])
+    assert_truncations_refused(bytes(v2_file), 60)
 
 
 def test_corrupt_sections_fail_cleanly(v2_file):
@@ -240,12 +242,7 @@ def test_corrupt_sections_fail_cleanly(v2_file):
     t0 = time.perf_counter()
     for name in ("h", "w", "l"):
         body = c.sections[name]
-        trials = [body[:n] for n in range(0, len(body), max(1, len(body) // 12))]
-        for _ in range(25):
-            b = bytearray(body)
-            i = int(torch.randint(len(b), (1,), generator=gen))
-            b[i] ^= 1 << int(torch.randint(8, (1,), generator=gen))
-            trials.append(bytes(b))
+        trials = damaged(body, 12, 25, gen)
         for bad in trials:
             try:
                 out = codec.decode(settings, {**c.sections, name: bad}, c.image,

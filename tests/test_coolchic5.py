@@ -13,7 +13,13 @@ import pytest
 import torch
 
 import inrcodec
-from conftest import ROOT, assert_decodes_alike_with_three_threads, crop
+from conftest import (
+    ROOT,
+    assert_decodes_alike_with_three_threads,
+    assert_truncations_refused,
+    crop,
+    damaged,
+)
 from inrcodec import fitting
 from inrcodec.codecs.coolchic.five import CoolChic5
 from inrcodec.codecs.coolchic.five.intcoder import (
@@ -228,10 +234,7 @@ def test_float_and_integer_ifce_agree():
 
 
 def test_truncated_files_fail_cleanly(cc5_file):
-    data = bytes(cc5_file)
-    for cut in range(0, len(data), max(1, len(data) // 40)):
-        with pytest.raises(DecodeError):
-            inrcodec.decode(data[:cut])
+    assert_truncations_refused(bytes(cc5_file), 40)
 
 
 def test_corrupt_sections_raise_decode_error(cc5_file):
@@ -244,12 +247,7 @@ def test_corrupt_sections_raise_decode_error(cc5_file):
     gen = torch.Generator().manual_seed(1)
     for name in ("h", "w", "l"):
         body = c.sections[name]
-        trials = [body[:n] for n in range(0, len(body), max(1, len(body) // 10))]
-        for _ in range(20):
-            b = bytearray(body)
-            i = int(torch.randint(len(b), (1,), generator=gen))
-            b[i] ^= 1 << int(torch.randint(8, (1,), generator=gen))
-            trials.append(bytes(b))
+        trials = damaged(body, 10, 20, gen)
         for bad in trials:
             try:
                 out = codec.decode(settings, {**c.sections, name: bad}, c.image, device=cpu)
