@@ -259,10 +259,7 @@ class CoolChicCodec(Codec):
         return EncodeOutput(sections, self.config_of(s), recon, log)
 
     def decode_cost(self, settings: Any, info: ImageInfo) -> Cost:
-        try:
-            return decode_cost(settings, info)
-        except ConfigError as exc:
-            raise DecodeError(f"{self.name}: {exc}") from None
+        return cost.checked(self.name, decode_cost, settings, info)
 
     def section_bounds(self, settings: Any, info: ImageInfo) -> dict[str, tuple[int, int]]:
         s: CoolChicSettings = settings

@@ -13,12 +13,15 @@ their weight and latent sections.
 from __future__ import annotations
 
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
+from ...coding.container import ImageInfo
 from ...coding.entropy import MAX_SUPPORT
-from ...coding.limits import ACT_MACS, PIXEL_MACS, TABLE_MACS
+from ...coding.limits import ACT_MACS, PIXEL_MACS, TABLE_MACS, Cost
+from ...errors import ConfigError, DecodeError
 from .arm_int import MAX_ALPHABET, N_SCALES
 from .synthesis import LayerSpec
 
@@ -89,3 +92,12 @@ def synthesis(rows: list[tuple[int, int, LayerSpec]], height: int, width: int,
     strip = min(height, STRIP_ROWS + 2 * halo) * width
     widest = max(max(ci, co) for ci, co, _ in rows)
     return macs + PIXEL_MACS * channels, 8 * 8 * strip * widest
+
+
+def checked(codec: str, cost_of: Callable[[Any, ImageInfo], Cost], settings: Any,
+            info: ImageInfo) -> Cost:
+    """cost_of(settings, info), a model the header makes impossible raising DecodeError."""
+    try:
+        return cost_of(settings, info)
+    except ConfigError as exc:
+        raise DecodeError(f"{codec}: {exc}") from None

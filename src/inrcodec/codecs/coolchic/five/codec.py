@@ -363,10 +363,7 @@ class CoolChic5(Codec):
         return settings_of_byte(settings, h[0])
 
     def decode_cost(self, settings: Any, info: ImageInfo) -> Cost:
-        try:
-            return decode_cost(settings, info)
-        except ConfigError as exc:
-            raise DecodeError(f"{self.name}: {exc}") from None
+        return cost.checked(self.name, decode_cost, settings, info)
 
     def section_bounds(self, settings: Any, info: ImageInfo) -> dict[str, tuple[int, int]]:
         try:
