@@ -1,7 +1,11 @@
 """The result store under kill -9 in the middle of its writes: a writer process saving rows
 (each with ~300 KB of artifacts, then its SQLite row) is SIGKILLed at random moments and
 restarted, skipping what is done, as a resumed benchmark does. No row reported finished is ever
-lost, no job is written twice, and the database stays intact."""
+lost, no job is written twice, and the database stays intact.
+
+The writer paces itself (a short sleep after each reported row) so that a kill after at most
+KILL_AFTER_S always finds it alive however fast the machine's disk is: a run-time property of
+the test, not of the store."""
 
 from __future__ import annotations
 
@@ -20,7 +24,7 @@ from inrcodec.bench.images import ImageRef
 from inrcodec.bench.job import Outcome
 from inrcodec.bench.store import Store
 
-db, n = sys.argv[1], int(sys.argv[2])
+db, n, pace = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 store = Store(db)
 done = store.statuses()
 run = store.start_run("crash test", {}, "host", "local", n, n - len(done))
@@ -34,9 +38,12 @@ for i in range(n):
     store.save(job, Outcome(job.job_id, "done", row, os.urandom(200_000), "bin",
                             os.urandom(100_000)), run)
     print(job.job_id, flush=True)
+    time.sleep(pace)
 store.finish_run(run, n, 0)
 """
-N = 30
+N = 60
+PACE_S = 0.01
+KILL_AFTER_S = (0.01, 0.1)  # at most 10 paced rows per kill: six kills leave rows to do
 
 
 def rows(db):
@@ -55,12 +62,12 @@ def test_kill_9_during_writes_loses_no_finished_row_and_duplicates_none(tmp_path
     printed: list[tuple[str, int]] = []  # (job_id, pid of the writer that finished it)
     kills = 0
     for _ in range(40):
-        p = subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(N)],
+        p = subprocess.Popen([sys.executable, "-c", WRITER, str(db), str(N), str(PACE_S)],
                              stdout=subprocess.PIPE, text=True)
         assert p.stdout.readline().strip() == "ready"
         killed = False
         if kills < 6:
-            time.sleep(rng.uniform(0.02, 0.4))
+            time.sleep(rng.uniform(*KILL_AFTER_S))
             killed = p.poll() is None
             if killed:
                 os.kill(p.pid, signal.SIGKILL)
