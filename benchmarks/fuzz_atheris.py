@@ -9,12 +9,15 @@ mutations of the choice sequence then steer the mutations of the files toward ne
 
 A failing case (any exception other than DecodeError, a warning, a malformed image) stops the
 run with libFuzzer's crash report and the input; replay it with the same command and the crash
-file as the only argument. Under the default decode limits.
+file as the only argument. Under the default decode limits. libFuzzer's artifacts (crash-*,
+slow-unit-*, timeout-*) go to a temporary folder it prints, not the working directory, unless
+-artifact_prefix is given.
 """
 
 from __future__ import annotations
 
 import sys
+import tempfile
 from pathlib import Path
 
 import atheris
@@ -46,5 +49,9 @@ def decode_case(case):
 
 
 if __name__ == "__main__":
+    if not any(a.startswith("-artifact_prefix=") for a in sys.argv[1:]):
+        prefix = tempfile.mkdtemp(prefix="inrcodec-atheris-") + "/"
+        print(f"libFuzzer artifacts go to {prefix}", flush=True)
+        sys.argv.insert(1, f"-artifact_prefix={prefix}")
     atheris.Setup(sys.argv, decode_case.hypothesis.fuzz_one_input)
     atheris.Fuzz()
