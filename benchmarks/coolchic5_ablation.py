@@ -18,12 +18,12 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import torch
+from provenance import commit
 
 import inrcodec
 from inrcodec.bench.bdrate import bd
@@ -55,12 +55,6 @@ def image_of(name: str) -> inrcodec.Image:
         img = protocol_images("kodak6-half", ("kodim23",))["kodim23"]
         return img.with_data(img.data[:, 64:192, 64:192].contiguous())
     return protocol_images("kodak6-half", (name,))[name]
-
-
-def commit() -> str:
-    r = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                       capture_output=True, text=True)
-    return r.stdout.strip()
 
 
 NOTES = "<!-- notes: kept when the report is rewritten -->"

@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from provenance import commit
+
 import inrcodec
 from inrcodec.bench.protocols import protocol_images
 from inrcodec.io import read_image, write_image
@@ -64,12 +66,6 @@ def measure(src: Path, decoded: Path, nbytes: int) -> dict:
     m = inrcodec.evaluate(ref, dist)
     return {"bytes": nbytes, "bpp": 8 * nbytes / ref.num_pixels} | {
         k: m[k] for k in ("psnr", "msssim", "msssim_db", "lpips")}
-
-
-def commit() -> str:
-    r = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                       capture_output=True, text=True)
-    return r.stdout.strip()
 
 
 def thread_env(threads: int, extra: dict[str, str] | None = None) -> dict[str, str]:

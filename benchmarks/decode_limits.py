@@ -31,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from provenance import commit
 
 from inrcodec import api
 from inrcodec.codecs.registry import CODECS, get_codec
@@ -207,7 +208,7 @@ def main() -> None:
     worst = max(costs, key=lambda r: r["macs"])
     out = {"date": datetime.date.today().isoformat(),
            "command": "python benchmarks/decode_limits.py " + " ".join(sys.argv[1:]),
-           "commit": _commit(),
+           "commit": commit(),
            "machine": f"{platform.machine()}, {os.cpu_count()} cores shared with other jobs, "
                       f"torch {torch.__version__}, Python {platform.python_version()}",
            "limits": {k: getattr(limits, k) for k in ("max_macs", "max_params",
@@ -314,12 +315,6 @@ def report(out: dict) -> str:
               "dynamic threshold, freed blocks of tens of MB stay in the heap and the RSS peak "
               "can exceed it (*peak RSS growth*)."]
     return "\n".join(lines) + "\n"
-
-
-def _commit() -> str:
-    r = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                       cwd=ROOT)
-    return r.stdout.strip()
 
 
 if __name__ == "__main__":

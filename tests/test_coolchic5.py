@@ -175,6 +175,70 @@ def _random_modules(rng, layout, spatial, hidden):
     return IntARM5(arm, hidden, True), (IntIFCE(ifce) if layout.features else None)
 
 
+def _reference_arm(m: IntModule, hidden: int, stabiliser: bool, x: np.ndarray):
+    """The fixed-point ARM as intcoder's docstring states it, in int64 arithmetic."""
+    from inrcodec.codecs.coolchic.arm_int import ACT_BITS, LN_MIN_FP, LN_STEP_FP
+
+    def bias(n):
+        shift = ACT_BITS + m.kw - int(m.kb)
+        b = m.biases[n].astype(np.int64)
+        return b << shift if shift >= 0 else b >> -shift
+
+    h = x
+    for n in range(hidden):
+        acc = ((h @ m.weights[n].T + bias(n)) >> m.kw) + h
+        h = np.clip(acc, 0, 1 << 24)
+    out = h @ m.weights[hidden].T + bias(hidden)
+    if stabiliser:
+        out = out + x @ m.weights[hidden + 1].T + bias(hidden + 1)
+    out = out >> m.kw
+    mu = np.clip((out[:, 0] + 8) >> 4, -127 * 16, 127 * 16)
+    ln_b = out[:, 1] - (4 << ACT_BITS)
+    sidx = np.clip((ln_b - LN_MIN_FP + LN_STEP_FP // 2) // LN_STEP_FP, 0, 63)
+    return mu, sidx
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fixed_point_arm_matches_its_integer_statement(seed):
+    """IntARM5 folds steps, biases and the output snapping into float64 matrices: on extreme
+    integers (weights up to the quantiser's bound, contexts and features at their bounds,
+    hidden values driven into both clips) it gives the int64 statement's (mu, scale) exactly."""
+    from inrcodec.codecs.coolchic.arm_int import LN_STEP_FP, MAX_ALPHABET
+    from inrcodec.codecs.coolchic.five.entropy import IFCE_CLIP
+    from inrcodec.codecs.coolchic.five.quant import MAX_INT
+
+    assert LN_STEP_FP & (LN_STEP_FP - 1) == 0  # the fold divides by it exactly
+    rng = np.random.default_rng(seed)
+    name = list(DECODERS)[seed % len(DECODERS)]
+    d = DECODERS[name]
+    c = d.spatial + d.features
+    big = (60, 600, MAX_INT)[seed % 3]
+    kw, kb = 8, int(rng.integers(0, 17))
+    # hidden layers up to the bound; the output layers small enough that mu and the scale
+    # index are not all clipped
+    m = IntModule([rng.integers(-big, big + 1, (c, c)) for _ in range(d.hidden)]
+                  + [rng.integers(-1, 2, (2, c)) for _ in range(2)],
+                  [rng.integers(-big, big + 1, c) for _ in range(d.hidden)]
+                  + [rng.integers(-64, 65, 2) for _ in range(2)], kw, kb)
+    n = 20000
+    # rows of every magnitude, from 0 to the bounds (latents enter shifted by ACT_BITS)
+    reach = np.round(2.0 ** rng.uniform(-1, np.log2(127 + 2 * MAX_ALPHABET), (n, 1)))
+    ctx = np.round(rng.uniform(-1, 1, (n, d.spatial)) * reach).astype(np.int64) << 8
+    lim = np.round(2.0 ** rng.uniform(0, np.log2(IFCE_CLIP) + 8, (n, 1)))
+    feat = np.round(rng.uniform(-1, 1, (n, d.features)) * lim).astype(np.int64)
+    for stab in (True, False):
+        arm = IntARM5(m, d.hidden, stab)
+        x = arm.inputs(n, feat)
+        x[:, :d.spatial] = ctx
+        mu, sidx = arm(x)
+        ref_mu, ref_s = _reference_arm(m, d.hidden, stab, np.concatenate([ctx, feat], 1))
+        assert np.array_equal(mu, ref_mu) and np.array_equal(sidx, ref_s)
+        # enough rows inside the clips that the rounding of both outputs is compared (weights
+        # at the quantiser's bound saturate nearly everything: that seed checks exactness)
+        for v, top in ((ref_mu, 127 * 16), (ref_s, 63)):
+            assert big == MAX_INT or ((v > -top * (top != 63)) & (v < top)).sum() >= 200
+
+
 @pytest.mark.parametrize("name, hyper", [("lop", True), ("hop", True), ("mop", False)])
 def test_integer_coder_roundtrip(name, hyper):
     d = DECODERS[name]

@@ -39,9 +39,20 @@ def _up_last(x: torch.Tensor, half: torch.Tensor) -> torch.Tensor:
     n = x.shape[-1] - 4
     h0, h1, h2, h3 = half[0], half[1], half[2], half[3]
     a, b, c, d, e = (x[..., i:i + n] for i in range(5))
-    even = h3 * a + h1 * b + h0 * c + h2 * d
-    odd = h2 * b + h0 * c + h1 * d + h3 * e
-    return torch.stack([even, odd], dim=-1).flatten(-2)
+    if torch.is_grad_enabled() and (x.requires_grad or half.requires_grad):
+        even = h3 * a + h1 * b + h0 * c + h2 * d
+        odd = h2 * b + h0 * c + h1 * d + h3 * e
+        return torch.stack([even, odd], dim=-1).flatten(-2)
+    # decoding: the same sums in the same order, written in place into the interleaved output
+    # (no stacked copy)
+    out = torch.empty((*x.shape[:-1], n, 2), dtype=x.dtype, device=x.device)
+    for k, terms in enumerate((((h3, a), (h1, b), (h0, c), (h2, d)),
+                               ((h2, b), (h0, c), (h1, d), (h3, e)))):
+        phase = out[..., k]
+        torch.mul(terms[0][1], terms[0][0], out=phase)
+        for h, v in terms[1:]:
+            phase += h * v
+    return out.flatten(-2)
 
 
 def upsample2(x: torch.Tensor, half: torch.Tensor) -> torch.Tensor:

@@ -69,11 +69,19 @@ def settings_of_byte(s: CoolChic5Settings, b: int) -> CoolChic5Settings:
     return dataclasses.replace(s, decoder=DECODER_NAMES[b & 3], **flags)
 
 
+_META: dict[tuple[str, int, int, int], CoolChic5Model] = {}
+
+
 def _meta_model(s: CoolChic5Settings, info_or_image: Any) -> CoolChic5Model:
-    """The model's structure on the meta device (no memory, no random draws)."""
-    with torch.device("meta"):
-        return CoolChic5Model(s, info_or_image.height, info_or_image.width,
-                              info_or_image.channels)
+    """The model's structure on the meta device (no memory, no random draws), kept for the
+    last few settings and sizes: a decode asks for it three times (cost, bounds, weights)."""
+    key = (repr(s), info_or_image.height, info_or_image.width, info_or_image.channels)
+    if key not in _META:
+        if len(_META) >= 4:
+            _META.clear()
+        with torch.device("meta"):
+            _META[key] = CoolChic5Model(s, *key[1:])
+    return _META[key]
 
 
 def _tensor_shapes(model: CoolChic5Model) -> list[tuple[str, int, tuple[int, ...]]]:
@@ -153,9 +161,11 @@ def _render(s: CoolChic5Settings, image: Any, ints: list[np.ndarray],
             ks: dict[str, tuple[int, int]], values: dict[Grid, np.ndarray],
             device: torch.device) -> torch.Tensor:
     """The decoded image, in float64: encoder and decoder both call this."""
-    gen_state = torch.random.get_rng_state()
-    model = CoolChic5Model(s, image.height, image.width, image.channels).double()
-    torch.random.set_rng_state(gen_state)  # building the model draws nothing for the caller
+    # the structure without initialising it (no random draws, no zeroed latents): every network
+    # tensor is overwritten below, and the latent parameters are not used
+    with torch.device("meta"):
+        model = CoolChic5Model(s, image.height, image.width, image.channels)
+    model = model.to_empty(device="cpu").double()
     with torch.no_grad():
         for (name, kind, _), a, t in zip(_tensor_shapes(model), ints,
                                          [t for n in MODULES for t in sum(module_tensors(

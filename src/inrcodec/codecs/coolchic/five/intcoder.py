@@ -36,14 +36,16 @@ from ..arm import wave_factor
 from ..arm_int import (
     ACT_BITS,
     LATENT_MAX,
+    LN_MIN_FP,
+    LN_STEP_FP,
     MAX_ALPHABET,
     MU_BITS,
-    IntARM,
+    N_SCALES,
     prob_table,
     range_code_residuals,
 )
 from .entropy import IFCE_CLIP, offsets, pads
-from .layout import Grid, Layout, ifce_stack, nearest2
+from .layout import Grid, Layout, ifce_stack
 
 HIDDEN_CLIP = float(1 << 24)
 _HEAD = struct.Struct("<HI")
@@ -68,60 +70,94 @@ class IntModule:
         return (b << shift if shift >= 0 else b >> -shift).astype(np.float64)
 
 
-class IntARM5(IntARM):
-    """Integer context [n, C] (already fixed point) -> (mu in 1/16, scale index): v2's snapping
-    of (mu, ln b) to its tables (`IntARM.__call__`) on this network's `raw` output."""
+class IntARM5:
+    """The ARM in fixed point: input rows [S neighbours << ACT_BITS, F IFCE values, 1] (float64,
+    `inputs`) -> (mu in 1/16, scale index), v2's snapping (`IntARM.__call__`) of this
+    network's output.
+
+    Each step 2^-kw, the bias (through the trailing 1 of every row), mu's rounding to 1/16 and
+    the scale index's division by LN_STEP_FP are folded into the float64 matrices once: every
+    fold multiplies by a power of two or adds an integer, so each product and partial sum is
+    still exact and each floor gives v2's integer result. A wave is then ~25 numpy calls.
+    """
 
     def __init__(self, m: IntModule, hidden: int, stabiliser: bool) -> None:
-        # IntARM.__init__ builds v2's layers; only its __call__ (the snapping) is shared
-        self.hidden = hidden
-        self._wt = [np.ascontiguousarray(w.T.astype(np.float64)) for w in m.weights]
-        self._b = [m.bias_at(n) for n in range(len(m.biases))]
-        self._inv = float(2.0 ** -m.kw)
-        self.stabiliser = stabiliser
-        if stabiliser:  # the stabiliser's bias joins the output's
-            self._b[hidden] = self._b[hidden] + self._b[hidden + 1]
+        c = m.weights[0].shape[1]
+        self.width = c + 1
+        inv = 2.0 ** -m.kw
+        bias = [m.bias_at(n) for n in range(len(m.biases))]
 
-    def raw(self, ctx: np.ndarray) -> np.ndarray:
-        x = ctx.astype(np.float64)
+        def affine(n: int, b: np.ndarray | None) -> np.ndarray:
+            a = np.zeros((c + 1, m.weights[n].shape[0]))
+            a[:c] = m.weights[n].T.astype(np.float64) * inv
+            if b is not None:
+                a[c] = b * inv
+            return a
+
+        self._hidden = []
+        for n in range(hidden):  # floor(h W' + h) = floor(h W') + h for integer h: the
+            # residual is the identity added to W' (the ones column maps to 1 through it)
+            a = np.eye(c + 1)
+            a[:, :c] += affine(n, bias[n])
+            self._hidden.append(a)
+        out_bias = bias[hidden] + (bias[hidden + 1] if stabiliser else 0.0)
+        # mu = floor((out0 + 2^(ACT-MU-1)) 2^-(ACT-MU)); scale index = floor((out1 - LN_SHIFT
+        # - LN_MIN_FP + LN_STEP_FP / 2) / LN_STEP_FP), with floor(floor(y) / n) = floor(y / n)
+        shift = float(1 << (ACT_BITS - MU_BITS))
+        offset = np.array([shift / 2, -LN_SHIFT - LN_MIN_FP + LN_STEP_FP // 2])
+        div = np.array([shift, float(LN_STEP_FP)])
+        self._out = affine(hidden, out_bias)
+        self._out[c] += offset
+        self._out /= div
+        self._stab = affine(hidden + 1, None) / div if stabiliser else None
+        lim = float(LATENT_MAX << MU_BITS)
+        self._lo, self._hi = np.array([-lim, 0.0]), np.array([lim, N_SCALES - 1.0])
+
+    def inputs(self, n: int, features: np.ndarray | None = None) -> np.ndarray:
+        """[n, C + 1] rows for `__call__`: the features (fixed point) and the trailing 1 set,
+        the S context columns left for the caller to fill."""
+        x = np.zeros((n, self.width))
+        if features is not None and features.shape[1]:
+            x[:, self.width - 1 - features.shape[1]:-1] = features
+        x[:, -1] = 1.0
+        return x
+
+    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         h = x
-        for n in range(self.hidden):
-            acc = h @ self._wt[n]
-            acc += self._b[n]
-            acc *= self._inv
+        for a in self._hidden:
+            acc = h @ a
             np.floor(acc, out=acc)
-            acc += h
             np.maximum(acc, 0.0, out=acc)
             np.minimum(acc, HIDDEN_CLIP, out=acc)
             h = acc
-        out = h @ self._wt[self.hidden]
-        if self.stabiliser:
-            out += x @ self._wt[self.hidden + 1]
-        out += self._b[self.hidden]
-        out *= self._inv
+        out = h @ self._out
+        if self._stab is not None:
+            out += x @ self._stab
         np.floor(out, out=out)
-        out = out.astype(np.int64)
-        out[:, 1] -= LN_SHIFT
-        return out
+        np.maximum(out, self._lo, out=out)
+        np.minimum(out, self._hi, out=out)
+        r = out.astype(np.int64)
+        return r[:, 0], r[:, 1]
 
 
 class IntIFCE:
+    """The IFCE in fixed point, feature-major (F x N products run faster than N x F here): the
+    step 2^-kw and the input shift are folded into the float64 weights, exactly (powers of
+    two), as in IntARM5."""
+
     def __init__(self, m: IntModule) -> None:
-        self._wt = [np.ascontiguousarray(w.T.astype(np.float64)) for w in m.weights]
-        self._b = [m.bias_at(n) for n in range(len(m.biases))]
-        self._inv = float(2.0 ** -m.kw)
+        self._w = [w.astype(np.float64) * 2.0 ** (ACT_BITS - m.kw) for w in m.weights]
+        self._b = [m.bias_at(n)[:, None] * 2.0 ** -m.kw for n in range(len(m.biases))]
 
     def __call__(self, i: int, stack: np.ndarray) -> np.ndarray:
-        """IFCE i on [c, h, w] integer grids -> [h, w, F] fixed-point features."""
+        """IFCE i on [c, h, w] integer grids -> [F, h, w] fixed-point features (float64)."""
         c, h, w = stack.shape
-        x = stack.reshape(c, -1).T.astype(np.float64) * float(1 << ACT_BITS)
-        acc = x @ self._wt[i]
+        acc = self._w[i] @ stack.reshape(c, -1).astype(np.float64)
         acc += self._b[i]
-        acc *= self._inv
         np.floor(acc, out=acc)
         lim = IFCE_CLIP * (1 << ACT_BITS)
         np.clip(acc, -lim, lim, out=acc)
-        return acc.astype(np.int64).reshape(h, w, -1)
+        return acc.reshape(-1, h, w)
 
 
 def rounds(layout: Layout) -> list[list[Grid]]:
@@ -168,15 +204,17 @@ class Geometry:
 
 def _features(layout: Layout, ifce: IntIFCE | None, values: dict[Grid, np.ndarray],
               grids: list[Grid], features: int, geo: Geometry) -> np.ndarray:
-    """[n, F] fixed-point IFCE features of a round's positions, in wave order."""
+    """[n, F] fixed-point IFCE features (float64) of a round's positions, in wave order: a
+    grid's position (i, j) takes its IFCE's value at (i // 2, j // 2) (nearest x2)."""
     parts = []
     for g in grids:
         if ifce is not None and not g.hyper and g.level in layout.ifce_levels:
             i = layout.ifce_levels.index(g.level)
-            f = ifce(i, ifce_stack(layout, values, g.level))
-            parts.append(nearest2(f, g.shape, (0, 1)).reshape(-1, features))
+            f = ifce(i, ifce_stack(layout, values, g.level))  # [F, h', w'] at level + 1
+            r, c = np.divmod(np.arange(g.size, dtype=np.int64), g.shape[1])
+            parts.append(f.reshape(features, -1).T[(r // 2) * f.shape[2] + c // 2])
         else:
-            parts.append(np.zeros((g.size, features), dtype=np.int64))
+            parts.append(np.zeros((g.size, features)))
     return np.concatenate(parts)[geo.order]
 
 
@@ -205,8 +243,9 @@ def encode_grids(layout: Layout, values: dict[Grid, np.ndarray], arm: IntARM5,
         mu, sidx = np.empty(n, np.int64), np.empty(n, np.int64)
         for s in range(0, n, _CHUNK):
             e = min(n, s + _CHUNK)
-            ctx = buf[geo.context_index(s, e)]
-            mu[s:e], sidx[s:e] = arm(np.concatenate([ctx, feat[s:e]], axis=1) if f else ctx)
+            x = arm.inputs(e - s, feat[s:e])
+            x[:, :spatial] = buf[geo.context_index(s, e)]
+            mu[s:e], sidx[s:e] = arm(x)
         syms.append((buf[geo.pos] >> ACT_BITS) - (mu >> MU_BITS))
         mus.append(mu)
         sidxs.append(sidx)
@@ -231,27 +270,38 @@ def decode_grids(data: bytes, layout: Layout, arm: IntARM5, ifce: IntIFCE | None
         dec = constriction.stream.queue.RangeDecoder(words)
     except Exception as exc:  # constriction reports malformed data with plain exceptions
         raise DecodeError(f"corrupt latent stream ({exc})") from None
-    mask, f = (1 << MU_BITS) - 1, layout.features
+    mask, f, scale = (1 << MU_BITS) - 1, layout.features, float(1 << ACT_BITS)
     values: dict[Grid, np.ndarray] = {}
     try:
         for grids in rounds(layout):
             geo = Geometry(grids, spatial)
-            buf = np.zeros(geo.size, dtype=np.int64)
+            buf = np.zeros(geo.size)  # latents << ACT_BITS, as exact float64
             feat = _features(layout, ifce, values, grids, f, geo)
-            b = geo.bounds
-            for t in range(len(b) - 1):
-                s, e = int(b[t]), int(b[t + 1])
-                if s == e:  # no position of a grid narrower than the wave factor K
-                    continue
-                ctx = buf[geo.context_index(s, e)]
-                mu, sidx = arm(np.concatenate([ctx, feat[s:e]], axis=1) if f else ctx)
-                sym = dec.decode(fam, table[sidx, mu & mask])
-                x = np.asarray(sym, dtype=np.int64) - a + (mu >> MU_BITS)
-                if np.abs(x).max() > LATENT_MAX:
-                    raise DecodeError("corrupt latent stream (latent out of range)")
-                buf[geo.pos[s:e]] = x << ACT_BITS
+            bounds = geo.bounds
+            t, n_waves = 0, len(bounds) - 1
+            while t < n_waves:  # blocks of waves of about _CHUNK positions: their ARM inputs,
+                # context indices and positions are prepared in a few vectorised calls
+                s0 = int(bounds[t])
+                t1 = max(t + 1, int(np.searchsorted(bounds, s0 + _CHUNK, "right")) - 1)
+                e0 = int(bounds[t1])
+                x = arm.inputs(e0 - s0, feat[s0:e0])
+                idx, pos = geo.context_index(s0, e0), geo.pos[s0:e0]
+                edges = (bounds[t:t1 + 1] - s0).tolist()
+                for s, e in zip(edges[:-1], edges[1:], strict=True):
+                    if s == e:  # no position of a grid narrower than the wave factor K
+                        continue
+                    xs = x[s:e]
+                    xs[:, :spatial] = buf[idx[s:e]]
+                    mu, sidx = arm(xs)
+                    sym = dec.decode(fam, table[sidx, mu & mask])
+                    buf[pos[s:e]] = (sym + ((mu >> MU_BITS) - a)) * scale
+                t = t1
+            # a residual beyond the model's range is caught here, once per round: until then
+            # |x| <= LATENT_MAX + 2 MAX_ALPHABET keeps every product exact
+            if geo.size and np.abs(buf).max() > LATENT_MAX * scale:
+                raise DecodeError("corrupt latent stream (latent out of range)")
             for g, p in zip(grids, geo.grid_pos, strict=True):
-                values[g] = (buf[p] >> ACT_BITS).reshape(g.shape)
+                values[g] = (buf[p] / scale).astype(np.int64).reshape(g.shape)
     except DecodeError:
         raise
     except Exception as exc:
