@@ -21,6 +21,7 @@ import os
 import platform
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,6 +31,7 @@ from pathlib import Path
 from provenance import commit
 
 import inrcodec
+from inrcodec.bench.bdrate import bd
 from inrcodec.bench.protocols import protocol_images
 from inrcodec.io import read_image, write_image
 
@@ -139,8 +141,41 @@ def report(rows: list[dict], out: Path) -> None:
                 f"{r['cpu_s']:.0f} | {r['peak_rss_mb']:.0f} | {r['bytes']} | {r['bpp']:.4f} | "
                 f"{r['psnr']:.2f} | {r['msssim']:.4f} | {r['lpips']:.4f} | "
                 f"{'' if ratio is None or side == 'ref' else f'{ratio:.2f}'} |")
+    lines += bd_summary(pairs)
     out.with_suffix(".md").write_text("\n".join(lines) + "\n")
     out.with_suffix(".json").write_text(json.dumps({"rows": rows}, indent=1) + "\n")
+
+
+def bd_summary(pairs: dict[tuple, dict[str, dict]]) -> list[str]:
+    """BD-rate (PSNR, Akima) of ours against the reference per image, iteration budget and
+    config, over the lambdas both sides have (4 at least), with the CPU-time ratio of those
+    encodes; then the mean over the images."""
+    curves: dict[tuple, list[dict[str, dict]]] = {}
+    for (image, _, itr, config), sides in sorted(pairs.items()):
+        if {"ours", "ref"} <= set(sides):
+            curves.setdefault((image, itr, config), []).append(sides)
+    lines = ["", "## BD-rate of `coolchic` against Cool-chic 5.0.1", "",
+             "Per image: BD-rate (PSNR, Akima; negative = ours needs fewer bits) over the "
+             "lambdas both sides ran, and the CPU seconds of our encodes over the reference's.",
+             "", "| image | itr | config | lambdas | BD-rate % | BD-PSNR dB | CPU ours/ref |",
+             "|---|---|---|---|---|---|---|"]
+    per: dict[tuple, list[tuple[float, float]]] = {}
+    for (image, itr, config), got in curves.items():
+        if len(got) < 4:
+            continue
+        ref = [g["ref"] for g in got]
+        ours = [g["ours"] for g in got]
+        r = bd([x["bpp"] for x in ref], [x["psnr"] for x in ref],
+               [x["bpp"] for x in ours], [x["psnr"] for x in ours])
+        cpu = sum(x["cpu_s"] for x in ours) / sum(x["cpu_s"] for x in ref)
+        per.setdefault((itr, config), []).append((r.bd_rate, cpu))
+        lines.append(f"| {image} | {itr} | {config} | {len(got)} | {r.bd_rate:+.1f} | "
+                     f"{r.bd_metric:+.3f} | {cpu:.2f} |")
+    for (itr, config), vals in sorted(per.items()):
+        lines.append(f"| mean of {len(vals)} | {itr} | {config} | | "
+                     f"{statistics.mean(v[0] for v in vals):+.1f} | | "
+                     f"{statistics.mean(v[1] for v in vals):.2f} |")
+    return lines
 
 
 def main() -> None:
