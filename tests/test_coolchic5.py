@@ -254,6 +254,25 @@ def test_integer_coder_roundtrip(name, hyper):
         decode_grids(data[:-4], layout, arm, ifce, d.spatial)
 
 
+@pytest.mark.parametrize("chunk", [1, 37, 500])
+def test_integer_coder_roundtrip_across_wave_blocks(monkeypatch, chunk):
+    """The decoder prepares its waves in blocks of about _CHUNK positions (and the encoder
+    evaluates the ARM in chunks): block edges anywhere in a round change nothing."""
+    from inrcodec.codecs.coolchic.five import intcoder
+
+    d = DECODERS["mop"]
+    rng = np.random.default_rng(chunk)
+    layout = Layout(29, 45, True, d.features)
+    arm, ifce = _random_modules(rng, layout, d.spatial, d.hidden)
+    values = {g: np.clip(np.round(rng.laplace(0, 2, g.shape)), -127, 127).astype(np.int64)
+              for g in layout.order}
+    whole = encode_grids(layout, values, arm, ifce, d.spatial)
+    monkeypatch.setattr(intcoder, "_CHUNK", chunk)
+    assert encode_grids(layout, values, arm, ifce, d.spatial) == whole
+    out = decode_grids(whole, layout, arm, ifce, d.spatial)
+    assert all(np.array_equal(values[g], out[g]) for g in layout.order)
+
+
 @pytest.mark.parametrize("name", list(DECODERS))
 @pytest.mark.parametrize("h, w", [(16, 16), (40, 1), (1, 40)])
 def test_integer_coder_roundtrip_with_empty_waves(name, h, w):
