@@ -51,3 +51,22 @@ def test_golden_file_decodes_to_the_recorded_pixels(case):
 def test_encoding_again_gives_the_same_bytes(case):
     data = _maker().encode_case(case)
     assert hashlib.sha256(data).hexdigest() == MANIFEST["files"][case]["file_sha256"]
+
+
+def test_decoding_imports_neither_symbolic_shapes_nor_dynamo():
+    """A first decode pays no torch compiler import (sympy ~0.4 s, dynamo 1-3 s): the cost
+    checks build models on the meta device, where tensors made or repeated from data, linspace
+    and `to_empty` would pull them in."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, inrcodec\n"
+        "from pathlib import Path\n"
+        f"for f in sorted(Path({str(GOLDEN)!r}).glob('*.inr')):\n"
+        "    inrcodec.decode(f.read_bytes(), device='cpu')\n"
+        "    heavy = [m for m in ('sympy', 'torch._dynamo') if m in sys.modules]\n"
+        "    if heavy:\n"
+        "        sys.exit(f'{f.name}: {heavy}')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]

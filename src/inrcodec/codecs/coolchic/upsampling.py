@@ -70,15 +70,25 @@ def upsample2_2d(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     return y[..., 11:11 + 2 * h, 11:11 + 2 * w].reshape(1, c, 2 * h, 2 * w)
 
 
+def constant(values: list | tuple, rows: int | None = None) -> torch.Tensor:
+    """torch.tensor(values) (repeated as `rows` rows if given) on the default device, built on
+    the CPU and moved: making or repeating a tensor of data on the meta device (a decode-cost
+    check's model) imports torch's symbolic shapes, ~0.4 s of a first decode."""
+    t = torch.tensor(values, device="cpu")
+    if rows is not None:
+        t = t.repeat(rows, 1)
+    return t.to(torch.empty(0).device)
+
+
 def bicubic_kernel_2d() -> torch.Tensor:
-    k = torch.tensor([*reversed(BICUBIC_HALF), *BICUBIC_HALF])
+    k = constant([*reversed(BICUBIC_HALF), *BICUBIC_HALF])
     return torch.outer(k, k)
 
 
 class Upsampling(nn.Module):
     def __init__(self, levels: int, learned: bool, shared_2d: bool = False) -> None:
         super().__init__()
-        half = torch.tensor(BICUBIC_HALF).repeat(max(levels - 1, 0), 1)
+        half = constant(BICUBIC_HALF, max(levels - 1, 0))
         self.shared_2d = shared_2d
         if shared_2d:
             self.kernel = nn.Parameter(bicubic_kernel_2d())

@@ -281,7 +281,11 @@ class WeightINRCodec(Codec):
                                   f"({step!r}: weights must be finite and within "
                                   f"+-{MAX_ABS_WEIGHT:g})")
         ints = entropy.decode_ints(sections["w"], shapes, max_abs=level)
-        net = net.to_empty(device="cpu")  # every parameter is overwritten below
+        # every parameter is overwritten below; built on the CPU rather than `to_empty` from
+        # the meta device, which imports torch's symbolic shapes (~0.4 s of a first decode)
+        state = torch.random.get_rng_state()
+        net = self.build(settings, channels)
+        torch.random.set_rng_state(state)  # building draws nothing for the caller
         with torch.no_grad():
             for p, q, step in zip(net.parameters(), ints, steps, strict=True):
                 p.copy_(dequantize(q, float(step), p.shape))

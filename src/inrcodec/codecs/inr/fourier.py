@@ -16,6 +16,9 @@ import torch
 def pixel_grid(height: int, width: int, device: torch.device | str = "cpu",
                dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """[H*W, 2] (y, x) coordinates in [-1, 1], row-major (cached: training asks every step)."""
+    if torch.device(device).type == "meta":  # a cost check's shapes: torch.linspace on the
+        # meta device imports torch's symbolic shapes and dynamo (~1-3 s of a first decode)
+        return torch.empty(height * width, 2, device=device, dtype=dtype)
     ys = torch.linspace(-1, 1, height, device=device, dtype=dtype)
     xs = torch.linspace(-1, 1, width, device=device, dtype=dtype)
     return torch.stack(torch.meshgrid(ys, xs, indexing="ij"), dim=-1).reshape(-1, 2)
@@ -31,6 +34,8 @@ def fourier_features(height: int, width: int, bands: int, base: float,
     the same order. Cached like the grid: it is constant for a given size.
     """
     p = pixel_grid(height, width, device, dtype)
+    if torch.device(device).type == "meta":  # shapes only (see pixel_grid)
+        return torch.empty(p.shape[0], 2 + 4 * bands, device=device, dtype=dtype)
     scales = (base ** torch.arange(bands, device=device, dtype=dtype)) * math.pi
     ang = (p[:, :, None] * scales).reshape(p.shape[0], -1)
     return torch.cat([p, torch.sin(ang), torch.cos(ang)], dim=1)

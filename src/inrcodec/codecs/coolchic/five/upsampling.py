@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..upsampling import BICUBIC_HALF, upsample2
+from ..upsampling import BICUBIC_HALF, constant, upsample2
 
 DIRAC_HALF = (0.0, 0.0, 0.0, 1.0)  # taps p1..p4 of p1 p2 p3 p4 p3 p2 p1
 
@@ -40,11 +40,9 @@ class Upsampling5(nn.Module):
     def __init__(self, levels: int, preconcat: bool = True) -> None:
         super().__init__()
         steps = max(levels - 1, 0)
-        here = torch.empty(0).device  # the default device (meta for a cost check's structure)
 
         def taps(half: tuple[float, ...]) -> nn.Parameter:
-            # built on the CPU then moved: torch.tensor(data) on the meta device imports dynamo
-            return nn.Parameter(torch.tensor(half, device="cpu").repeat(steps, 1).to(here))
+            return nn.Parameter(constant(half, steps))
 
         self.halves = taps(BICUBIC_HALF)
         self.pre = taps(DIRAC_HALF) if preconcat else None
