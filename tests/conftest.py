@@ -77,6 +77,32 @@ def assert_truncations_refused(data: bytes, pieces: int) -> None:
             inrcodec.decode(data[:cut])
 
 
+def assert_corrupt_sections_refused(codec, data: bytes, cuts: int, flips: int):
+    """Bypass the container's CRC: truncated and bit-flipped copies of each section (h, w, l)
+    go straight into the codec's decode, which raises DecodeError or, for a flip in data it
+    never uses, gives the same image; a missing section is refused. Returns (codec settings,
+    container) for further checks."""
+    from inrcodec.coding import container
+    from inrcodec.errors import DecodeError
+
+    c = container.unpack(data)
+    settings = codec.settings_from_config(c.config)
+    cpu = torch.device("cpu")
+    ref = codec.decode(settings, c.sections, c.image, device=cpu)
+    gen = torch.Generator().manual_seed(1)
+    for name in ("h", "w", "l"):
+        for bad in damaged(c.sections[name], cuts, flips, gen):
+            try:
+                out = codec.decode(settings, {**c.sections, name: bad}, c.image, device=cpu)
+            except DecodeError:
+                continue
+            assert torch.equal(out, ref), name  # a flip the data never used
+    with pytest.raises(DecodeError):
+        codec.decode(settings, {"h": c.sections["h"], "w": c.sections["w"]}, c.image,
+                     device=cpu)
+    return settings, c
+
+
 def damaged(body: bytes, cuts: int, flips: int, gen: torch.Generator) -> list[bytes]:
     """Truncations of a section (`cuts` of them) and `flips` copies with one random bit flipped."""
     trials = [body[:n] for n in range(0, len(body), max(1, len(body) // cuts))]

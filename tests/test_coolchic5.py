@@ -15,10 +15,10 @@ import torch
 import inrcodec
 from conftest import (
     ROOT,
+    assert_corrupt_sections_refused,
     assert_decodes_alike_with_three_threads,
     assert_truncations_refused,
     crop,
-    damaged,
 )
 from inrcodec import fitting
 from inrcodec.codecs.coolchic.five import CoolChic5
@@ -33,7 +33,6 @@ from inrcodec.codecs.coolchic.five.layout import DECODERS, Layout, macs_per_pixe
 from inrcodec.codecs.coolchic.five.model import CoolChic5Model, CoolChic5Settings
 from inrcodec.codecs.coolchic.five.quant import Evaluator, quantize, rdoq_module, search_steps
 from inrcodec.codecs.coolchic.five.train import Phase, evaluation, plan, run_phase
-from inrcodec.coding import container
 from inrcodec.errors import ConfigError, DecodeError
 from inrcodec.losses import parse_loss
 
@@ -321,25 +320,8 @@ def test_truncated_files_fail_cleanly(cc5_file):
 
 
 def test_corrupt_sections_raise_decode_error(cc5_file):
-    """Bypass the container's CRC: corrupt sections straight into the codec's decode."""
-    c = container.unpack(bytes(cc5_file))
     codec = CoolChic5()
-    settings = codec.settings_from_config(c.config)
-    cpu = torch.device("cpu")
-    ref = codec.decode(settings, c.sections, c.image, device=cpu)
-    gen = torch.Generator().manual_seed(1)
-    for name in ("h", "w", "l"):
-        body = c.sections[name]
-        trials = damaged(body, 10, 20, gen)
-        for bad in trials:
-            try:
-                out = codec.decode(settings, {**c.sections, name: bad}, c.image, device=cpu)
-            except DecodeError:
-                continue
-            assert torch.equal(out, ref), name  # a flip the data never used
-    with pytest.raises(DecodeError):
-        codec.decode(settings, {"h": c.sections["h"], "w": c.sections["w"]}, c.image,
-                     device=cpu)
+    _, c = assert_corrupt_sections_refused(codec, bytes(cc5_file), 10, 20)
     for bad in ({**c.config, "decoder": "xl"}, {**c.config, "ifce": 1}, {"decoder": "lop"}):
         with pytest.raises(DecodeError):
             codec.settings_from_config(bad)
