@@ -47,7 +47,8 @@ from ..arm_int import (
 from .entropy import IFCE_CLIP, offsets, pads
 from .layout import Grid, Layout, ifce_stack
 
-HIDDEN_CLIP = float(1 << 24)
+HIDDEN_CLIP = np.float64(1 << 24)  # numpy scalars: ufuncs take them faster than floats
+_ZERO = np.float64(0.0)
 _HEAD = struct.Struct("<HI")
 STREAM_HEAD_BYTES = _HEAD.size
 _CHUNK = 1 << 15
@@ -127,7 +128,7 @@ class IntARM5:
         for a in self._hidden:
             acc = h @ a
             np.floor(acc, out=acc)
-            np.maximum(acc, 0.0, out=acc)
+            np.maximum(acc, _ZERO, out=acc)
             np.minimum(acc, HIDDEN_CLIP, out=acc)
             h = acc
         out = h @ self._out
@@ -264,7 +265,7 @@ def decode_grids(data: bytes, layout: Layout, arm: IntARM5, ifce: IntIFCE | None
     if (len(data) - _HEAD.size) % 4:
         raise DecodeError("corrupt latent stream (not whole 32-bit words)")
     words = np.frombuffer(data, dtype="<u4", offset=_HEAD.size).astype(np.uint32)
-    table = prob_table(a)
+    table = prob_table(a).reshape(-1, 2 * a + 1)  # row: 16 x scale index + mu fraction
     fam = constriction.stream.model.Categorical(perfect=False)
     try:
         dec = constriction.stream.queue.RangeDecoder(words)
@@ -293,7 +294,7 @@ def decode_grids(data: bytes, layout: Layout, arm: IntARM5, ifce: IntIFCE | None
                     xs = x[s:e]
                     xs[:, :spatial] = buf[idx[s:e]]
                     mu, sidx = arm(xs)
-                    sym = dec.decode(fam, table[sidx, mu & mask])
+                    sym = dec.decode(fam, table.take((sidx << MU_BITS) | (mu & mask), axis=0))
                     buf[pos[s:e]] = (sym + ((mu >> MU_BITS) - a)) * scale
                 t = t1
             # a residual beyond the model's range is caught here, once per round: until then
