@@ -97,6 +97,9 @@ def test_sinco_spec_runs_resumes_and_reports(case, tmp_path):
     assert "Dice (U-Net vs labels)" in page and "SINCO (INR)" in page
     curves = (tmp_path / "report" / "curves.csv").read_text()
     assert "dice" in curves.splitlines()[0]
+    # the figures have a Dice panel and, the spec measuring no LPIPS, no empty LPIPS panel
+    svgs = [p.read_text() for p in (tmp_path / "report" / "figures").glob("rd_*.svg")]
+    assert svgs and all("Dice (U-Net vs labels)" in t and "LPIPS" not in t for t in svgs)
     # Fig. 3: overlays of every method on one slice, from the decoded files the run kept
     name = rows[0]["image"]
     out = tmp_path / "fig3.png"

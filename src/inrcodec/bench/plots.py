@@ -90,8 +90,10 @@ def rd_figure(title: str, inr: list[Curve], base: list[Curve], out_stem: Path,
 
 def all_figures(curves: list[Curve], out_dir: Path,
                 metrics: tuple[str, ...] = METRICS) -> dict[str, list[Path]]:
-    """One figure per architecture (or one for the baselines alone when there is none)."""
+    """One figure per architecture (or one for the baselines alone when there is none), with
+    a panel for each metric that some curve has (a run without LPIPS gets no empty panel)."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    metrics = tuple(m for m in metrics if any(c.series(m)[0] for c in curves)) or metrics
     base = baselines(curves)
     archs = sorted({c.architecture for c in curves if c.kind == "inr"})
     figures: dict[str, list[Path]] = {}
