@@ -318,3 +318,18 @@ def test_weight_quantisation_returns_its_choice():
         assert q.latent_bits == pytest.approx(float(model.bits(lat)), rel=1e-6)
         d = float(parse_loss("mse")(model.render(lat), target))
     assert d + s.lmbda * q.latent_bits / 256 < q.cost < math.inf  # plus the weights' bits
+
+
+def test_upsampling_decoder_path_equals_training_path():
+    """_up_last writes the decoder's (no-grad) sums in place: the same floats, in the same
+    order, as the autograd path's expression, for contiguous and transposed inputs."""
+    from inrcodec.codecs.coolchic.upsampling import _up_last
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 5, 23, 17, dtype=torch.float64, generator=gen)
+    half = torch.randn(4, dtype=torch.float64, generator=gen)
+    for inp in (x, x.transpose(-1, -2)):
+        with torch.no_grad():
+            fast = _up_last(inp, half)
+        slow = _up_last(inp, half.clone().requires_grad_()).detach()
+        assert torch.equal(fast, slow)

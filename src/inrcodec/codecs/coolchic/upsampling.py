@@ -46,12 +46,15 @@ def _up_last(x: torch.Tensor, half: torch.Tensor) -> torch.Tensor:
     # decoding: the same sums in the same order, written in place into the interleaved output
     # (no stacked copy)
     out = torch.empty((*x.shape[:-1], n, 2), dtype=x.dtype, device=x.device)
-    for k, terms in enumerate((((h3, a), (h1, b), (h0, c), (h2, d)),
-                               ((h2, b), (h0, c), (h1, d), (h3, e)))):
-        phase = out[..., k]
-        torch.mul(terms[0][1], terms[0][0], out=phase)
-        for h, v in terms[1:]:
-            phase += h * v
+    even, odd = out[..., 0], out[..., 1]
+    torch.mul(a, h3, out=even)
+    even += h1 * b
+    even += h0 * c
+    even += h2 * d
+    torch.mul(b, h2, out=odd)
+    odd += h0 * c
+    odd += h1 * d
+    odd += h3 * e
     return out.flatten(-2)
 
 

@@ -283,9 +283,8 @@ class WeightINRCodec(Codec):
         ints = entropy.decode_ints(sections["w"], shapes, max_abs=level)
         # every parameter is overwritten below; built on the CPU rather than `to_empty` from
         # the meta device, which imports torch's symbolic shapes (~0.4 s of a first decode)
-        state = torch.random.get_rng_state()
-        net = self.build(settings, channels)
-        torch.random.set_rng_state(state)  # building draws nothing for the caller
+        with torch.random.fork_rng(devices=[]):  # building draws nothing for the caller
+            net = self.build(settings, channels)
         with torch.no_grad():
             for p, q, step in zip(net.parameters(), ints, steps, strict=True):
                 p.copy_(dequantize(q, float(step), p.shape))

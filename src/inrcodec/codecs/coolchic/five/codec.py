@@ -161,9 +161,8 @@ def _render(s: CoolChic5Settings, image: Any, ints: list[np.ndarray],
             ks: dict[str, tuple[int, int]], values: dict[Grid, np.ndarray],
             device: torch.device) -> torch.Tensor:
     """The decoded image, in float64: encoder and decoder both call this."""
-    gen_state = torch.random.get_rng_state()
-    model = CoolChic5Model(s, image.height, image.width, image.channels).double()
-    torch.random.set_rng_state(gen_state)  # building the model draws nothing for the caller
+    with torch.random.fork_rng(devices=[]):  # building the model draws nothing for the caller
+        model = CoolChic5Model(s, image.height, image.width, image.channels).double()
     with torch.no_grad():
         for (name, kind, _), a, t in zip(_tensor_shapes(model), ints,
                                          [t for n in MODULES for t in sum(module_tensors(
