@@ -138,7 +138,7 @@ def _int_modules(model: CoolChic5Model, ints: list[np.ndarray],
 
 def _coders(s: CoolChic5Settings, mods: dict[str, IntModule], features: int
             ) -> tuple[IntARM5, IntIFCE | None]:
-    arm = IntARM5(mods["arm"], s.dec.hidden, s.stabilisers)
+    arm = IntARM5(mods["arm"], s.dec.hidden, s.stabilisers, s.dec.spatial)
     return arm, (IntIFCE(mods["ifce"]) if features else None)
 
 

@@ -72,19 +72,18 @@ class IntModule:
 
 
 class IntARM5:
-    """The ARM in fixed point: input rows [S neighbours << ACT_BITS, F IFCE values, 1] (float64,
-    `inputs`) -> (mu in 1/16, scale index), v2's snapping (`IntARM.__call__`) of this
-    network's output.
+    """The ARM in fixed point: rows of S neighbouring latents and F IFCE values (float64) ->
+    (mu in 1/16, scale index), v2's snapping (`IntARM.__call__`) of this network's output.
 
-    Each step 2^-kw, the bias (through the trailing 1 of every row), mu's rounding to 1/16 and
-    the scale index's division by LN_STEP_FP are folded into the float64 matrices once: every
-    fold multiplies by a power of two or adds an integer, so each product and partial sum is
-    still exact and each floor gives v2's integer result. A wave is then ~25 numpy calls.
+    Each step 2^-kw, the neighbours' shift by ACT_BITS, the biases (through a column of ones
+    that the hidden layers carry), mu's rounding to 1/16 and the scale index's division by
+    LN_STEP_FP are folded into the float64 matrices once: every fold multiplies by a power of
+    two or adds an integer, so each product and partial sum is still exact and each floor
+    gives v2's integer result.
     """
 
-    def __init__(self, m: IntModule, hidden: int, stabiliser: bool) -> None:
+    def __init__(self, m: IntModule, hidden: int, stabiliser: bool, spatial: int) -> None:
         c = m.weights[0].shape[1]
-        self.width = c + 1
         inv = 2.0 ** -m.kw
         bias = [m.bias_at(n) for n in range(len(m.biases))]
 
@@ -110,35 +109,63 @@ class IntARM5:
         self._out = affine(hidden, out_bias)
         self._out[c] += offset
         self._out /= div
-        self._stab = affine(hidden + 1, None) / div if stabiliser else None
+        stab = affine(hidden + 1, None) / div if stabiliser else None
+        # The first layer (or, with no hidden layer, the output) and the stabiliser read the
+        # input; their matrices are split by input rows: the S context rows (the latents
+        # themselves, their shift by ACT_BITS folded in), the F feature rows and the bias row.
+        # The features' and bias' share of every product is known before a wave is decoded
+        # (`prepare`, one product per block of waves); a wave then multiplies its contexts
+        # once, for the first layer and the stabiliser together.
+        if self._hidden:
+            first = self._hidden.pop(0)
+            joint = np.concatenate([first, *([stab] if stab is not None else [])], axis=1)
+            self._split = first.shape[1]
+        else:  # x W_o + x W_s = x (W_o + W_s)
+            joint = self._out + (stab if stab is not None else 0.0)
+            self._split = 0
+        joint[:spatial] *= float(1 << ACT_BITS)
+        # Feature-major from here on ([features, positions], as the IFCE): the hidden values'
+        # rows are then contiguous, and elementwise passes over them run 2-4x faster than
+        # over the columns of a position-major array.
+        self._ctx = np.ascontiguousarray(joint[:spatial].T)
+        self._feat = np.ascontiguousarray(joint[spatial:c].T)
+        self._bias = np.ascontiguousarray(joint[c][:, None])
+        self._hidden = [np.ascontiguousarray(a.T) for a in self._hidden]
+        self._out = np.ascontiguousarray(self._out.T)
+        self._stab = stab is not None
         lim = float(LATENT_MAX << MU_BITS)
-        self._lo, self._hi = np.array([-lim, 0.0]), np.array([lim, N_SCALES - 1.0])
+        self._lo, self._hi = np.array([[-lim], [0.0]]), np.array([[lim], [N_SCALES - 1.0]])
 
-    def inputs(self, n: int, features: np.ndarray | None = None) -> np.ndarray:
-        """[n, C + 1] rows for `__call__`: the features (fixed point) and the trailing 1 set,
-        the S context columns left for the caller to fill."""
-        x = np.zeros((n, self.width))
-        if features is not None and features.shape[1]:
-            x[:, self.width - 1 - features.shape[1]:-1] = features
-        x[:, -1] = 1.0
-        return x
+    def prepare(self, features: np.ndarray | None, n: int) -> np.ndarray:
+        """[F, n] fixed-point features (float64; None: all zero) -> their and the biases'
+        share of the input products ([W, n]), for `__call__`."""
+        if features is not None and features.shape[0]:
+            return self._feat @ features + self._bias
+        return np.broadcast_to(self._bias, (self._bias.shape[0], n))
 
-    def __call__(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        h = x
-        for a in self._hidden:
-            acc = h @ a
-            np.floor(acc, out=acc)
-            np.maximum(acc, _ZERO, out=acc)
-            np.minimum(acc, HIDDEN_CLIP, out=acc)
-            h = acc
-        out = h @ self._out
-        if self._stab is not None:
-            out += x @ self._stab
+    def __call__(self, ctx: np.ndarray, prepared: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """ctx [S, n] neighbouring latents (float64), `prepare`'s columns for the same n
+        positions -> (mu, scale index), each [n] int64."""
+        r = self._ctx @ ctx
+        r += prepared
+        if self._split:
+            h = r[:self._split]
+            np.floor(h, out=h)
+            h.clip(_ZERO, HIDDEN_CLIP, out=h)  # one pass, faster than maximum + minimum
+            for a in self._hidden:
+                acc = a @ h
+                np.floor(acc, out=acc)
+                acc.clip(_ZERO, HIDDEN_CLIP, out=acc)
+                h = acc
+            out = self._out @ h
+            if self._stab:
+                out += r[self._split:]
+        else:
+            out = r
         np.floor(out, out=out)
-        np.maximum(out, self._lo, out=out)
-        np.minimum(out, self._hi, out=out)
-        r = out.astype(np.int64)
-        return r[:, 0], r[:, 1]
+        out.clip(self._lo, self._hi, out=out)
+        q = out.astype(np.int64)
+        return q[0], q[1]
 
 
 class IntIFCE:
@@ -200,23 +227,23 @@ class Geometry:
         self.bounds = np.concatenate([[0], np.cumsum(counts)])
 
     def context_index(self, s: int, e: int) -> np.ndarray:
-        return self.pos[s:e, None] + self.rel[self.gid[s:e]]
+        """[S, e - s] buffer indices of the contexts of positions s..e (wave order)."""
+        if len(self.rel) == 1:  # one grid: the same offsets everywhere
+            return self.pos[None, s:e] + self.rel[0][:, None]
+        return self.pos[None, s:e] + self.rel[self.gid[s:e]].T
 
 
 def _features(layout: Layout, ifce: IntIFCE | None, values: dict[Grid, np.ndarray],
-              grids: list[Grid], features: int, geo: Geometry) -> np.ndarray:
-    """[n, F] fixed-point IFCE features (float64) of a round's positions, in wave order: a
-    grid's position (i, j) takes its IFCE's value at (i // 2, j // 2) (nearest x2)."""
-    parts = []
-    for g in grids:
-        if ifce is not None and not g.hyper and g.level in layout.ifce_levels:
-            i = layout.ifce_levels.index(g.level)
-            f = ifce(i, ifce_stack(layout, values, g.level))  # [F, h', w'] at level + 1
-            r, c = np.divmod(np.arange(g.size, dtype=np.int64), g.shape[1])
-            parts.append(f.reshape(features, -1).T[(r // 2) * f.shape[2] + c // 2])
-        else:
-            parts.append(np.zeros((g.size, features)))
-    return np.concatenate(parts)[geo.order]
+              grids: list[Grid], features: int, geo: Geometry) -> np.ndarray | None:
+    """[F, n] fixed-point IFCE features (float64) of a round's positions, in wave order (None
+    where the round has no IFCE): position (i, j) takes its IFCE's value at (i // 2, j // 2)
+    (nearest x2)."""
+    if ifce is None or not any(not g.hyper and g.level in layout.ifce_levels for g in grids):
+        return None
+    (g,) = grids  # `rounds` codes a grid with an IFCE alone
+    f = ifce(layout.ifce_levels.index(g.level), ifce_stack(layout, values, g.level))
+    r, c = np.divmod(np.arange(g.size, dtype=np.int64), g.shape[1])
+    return f.reshape(features, -1)[:, ((r // 2) * f.shape[2] + c // 2)[geo.order]]
 
 
 def _crc(layout: Layout, values: dict[Grid, np.ndarray]) -> int:
@@ -238,16 +265,16 @@ def encode_grids(layout: Layout, values: dict[Grid, np.ndarray], arm: IntARM5,
             v = values[g]
             if v.size and np.abs(v).max() > LATENT_MAX:
                 raise ValueError("latent out of range")
-            buf[p] = v.reshape(-1) << ACT_BITS
+            buf[p] = v.reshape(-1)
         feat = _features(layout, ifce, values, grids, f, geo)
         n = geo.pos.size
         mu, sidx = np.empty(n, np.int64), np.empty(n, np.int64)
         for s in range(0, n, _CHUNK):
             e = min(n, s + _CHUNK)
-            x = arm.inputs(e - s, feat[s:e])
-            x[:, :spatial] = buf[geo.context_index(s, e)]
-            mu[s:e], sidx[s:e] = arm(x)
-        syms.append((buf[geo.pos] >> ACT_BITS) - (mu >> MU_BITS))
+            ctx = buf[geo.context_index(s, e)].astype(np.float64)
+            pre = arm.prepare(None if feat is None else feat[:, s:e], e - s)
+            mu[s:e], sidx[s:e] = arm(ctx, pre)
+        syms.append(buf[geo.pos] - (mu >> MU_BITS))
         mus.append(mu)
         sidxs.append(sidx)
     a, words = range_code_residuals(np.concatenate(syms), np.concatenate(mus),
@@ -271,12 +298,12 @@ def decode_grids(data: bytes, layout: Layout, arm: IntARM5, ifce: IntIFCE | None
         dec = constriction.stream.queue.RangeDecoder(words)
     except Exception as exc:  # constriction reports malformed data with plain exceptions
         raise DecodeError(f"corrupt latent stream ({exc})") from None
-    mask, f, scale = (1 << MU_BITS) - 1, layout.features, float(1 << ACT_BITS)
+    mask, f = (1 << MU_BITS) - 1, layout.features
     values: dict[Grid, np.ndarray] = {}
     try:
         for grids in rounds(layout):
             geo = Geometry(grids, spatial)
-            buf = np.zeros(geo.size)  # latents << ACT_BITS, as exact float64
+            buf = np.zeros(geo.size)  # the latents, as exact float64
             feat = _features(layout, ifce, values, grids, f, geo)
             bounds = geo.bounds
             t, n_waves = 0, len(bounds) - 1
@@ -285,24 +312,22 @@ def decode_grids(data: bytes, layout: Layout, arm: IntARM5, ifce: IntIFCE | None
                 s0 = int(bounds[t])
                 t1 = max(t + 1, int(np.searchsorted(bounds, s0 + _CHUNK, "right")) - 1)
                 e0 = int(bounds[t1])
-                x = arm.inputs(e0 - s0, feat[s0:e0])
+                pre = arm.prepare(None if feat is None else feat[:, s0:e0], e0 - s0)
                 idx, pos = geo.context_index(s0, e0), geo.pos[s0:e0]
                 edges = (bounds[t:t1 + 1] - s0).tolist()
                 for s, e in zip(edges[:-1], edges[1:], strict=True):
                     if s == e:  # no position of a grid narrower than the wave factor K
                         continue
-                    xs = x[s:e]
-                    xs[:, :spatial] = buf[idx[s:e]]
-                    mu, sidx = arm(xs)
+                    mu, sidx = arm(buf[idx[:, s:e]], pre[:, s:e])
                     sym = dec.decode(fam, table.take((sidx << MU_BITS) | (mu & mask), axis=0))
-                    buf[pos[s:e]] = (sym + ((mu >> MU_BITS) - a)) * scale
+                    buf[pos[s:e]] = sym + ((mu >> MU_BITS) - a)
                 t = t1
             # a residual beyond the model's range is caught here, once per round: until then
             # |x| <= LATENT_MAX + 2 MAX_ALPHABET keeps every product exact
-            if geo.size and np.abs(buf).max() > LATENT_MAX * scale:
+            if geo.size and np.abs(buf).max() > LATENT_MAX:
                 raise DecodeError("corrupt latent stream (latent out of range)")
             for g, p in zip(grids, geo.grid_pos, strict=True):
-                values[g] = (buf[p] / scale).astype(np.int64).reshape(g.shape)
+                values[g] = buf[p].astype(np.int64).reshape(g.shape)
     except DecodeError:
         raise
     except Exception as exc:
