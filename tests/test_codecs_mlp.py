@@ -163,11 +163,15 @@ def test_coin_sizes_match_published_parameter_counts():
 
 
 def test_compile_is_automatic_only_for_long_runs():
-    from inrcodec.codecs.inr.base import COMPILE_MIN_PIXEL_STEPS, wants_compile
+    from inrcodec.codecs.inr.base import COMPILE_MIN_PIXEL_STEPS
+    from inrcodec.compiling import wants_compile
 
-    assert not wants_compile(None, 32, 32, 300)
-    assert wants_compile(None, 512, 768, COMPILE_MIN_PIXEL_STEPS // (512 * 768) + 1)
-    assert wants_compile(True, 1, 1, 1) and not wants_compile(False, 512, 768, 10**6)
+    def auto(h, w, steps):
+        return wants_compile(None, h * w, steps, COMPILE_MIN_PIXEL_STEPS)
+
+    assert not auto(32, 32, 300)
+    assert auto(512, 768, COMPILE_MIN_PIXEL_STEPS // (512 * 768) + 1)
+    assert wants_compile(True, 1, 1, 1) and not wants_compile(False, 512 * 768, 10**6, 1)
 
 
 @pytest.mark.slow

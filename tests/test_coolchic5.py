@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -34,6 +35,7 @@ from inrcodec.codecs.coolchic.five.layout import DECODERS, Layout, macs_per_pixe
 from inrcodec.codecs.coolchic.five.model import CoolChic5Model, CoolChic5Settings
 from inrcodec.codecs.coolchic.five.quant import Evaluator, quantize, rdoq_module, search_steps
 from inrcodec.codecs.coolchic.five.train import Phase, evaluation, plan, run_phase
+from inrcodec.compiling import wants_compile
 from inrcodec.errors import ConfigError, DecodeError
 from inrcodec.losses import parse_loss
 
@@ -110,6 +112,48 @@ def test_training_lowers_the_real_objective(small, optimizer, bf16):
     best = run_phase(model, loss, target, s, phase, 255)
     after = evaluation(model, loss, target, s.lmbda, 255)()
     assert after == pytest.approx(best) and after < 0.5 * before
+
+
+def test_compiled_step_is_one_graph_and_lowers_the_objective(small, monkeypatch):
+    """compile: the step is traced as one graph (fullgraph: a graph break would fail the
+    compilation and fall back to eager with a warning) and trains as eager does. Traced by
+    AOTAutograd without inductor's code generation, which would cost ~1 min here
+    (benchmarks/results/coolchic_compile.md measures the real thing)."""
+    real, seen = torch.compile, []
+
+    def traced(fn, **kw):
+        seen.append(kw.pop("options"))
+        assert kw.pop("fullgraph") and kw.pop("dynamic") is False and not kw
+        return real(fn, backend="aot_eager", fullgraph=True, dynamic=False)
+
+    monkeypatch.setattr(torch, "compile", traced)
+    s = CoolChic5Settings(lmbda=1e-3)
+    target = small.data.unsqueeze(0)
+    loss = parse_loss("mse")
+    phase = Phase("main", 40, (1e-2, 1e-4), "softround", (0.35, 0.08), (0.22, 0.15))
+    torch.manual_seed(0)
+    before = evaluation(CoolChic5Model(s, small.height, small.width, small.channels), loss,
+                        target, s.lmbda, 255)()
+    after = {}
+    for comp in (False, True):
+        torch.manual_seed(0)  # a fresh model, as an encode starts: nothing built lazily yet
+        model = CoolChic5Model(s, small.height, small.width, small.channels)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            run_phase(model, loss, target, s, phase, 255, compile_=comp)
+        assert not [w for w in caught if "torch.compile failed" in str(w.message)]
+        after[comp] = evaluation(model, loss, target, s.lmbda, 255)()
+        assert after[comp] < 0.6 * before
+    assert len(seen) == 1 and after[True] == pytest.approx(after[False], rel=0.1)
+
+
+def test_compile_is_automatic_only_for_long_encodes(cc5_file):
+    from inrcodec.codecs.coolchic.five.train import COMPILE_MIN_PIXEL_STEPS
+
+    assert cc5_file.log["compiled"] is False  # a 48 x 40 image: not worth a compilation
+    assert not wants_compile(None, 384 * 256, 2000, COMPILE_MIN_PIXEL_STEPS)
+    assert wants_compile(None, 768 * 512, 2000, COMPILE_MIN_PIXEL_STEPS)
+    assert wants_compile(True, 48 * 40, 10, COMPILE_MIN_PIXEL_STEPS)
 
 
 def test_soap_updates_the_networks_in_the_eigenbasis():
@@ -382,7 +426,7 @@ def test_step_search_out_of_time_keeps_the_usual_steps(small):
     ({"ifce": "yes"}, "ifce"), ({"lmbda": -1}, "lmbda"), ({"lr": 0}, "learning"),
     ({"grad_clip": float("nan")}, "grad_clip"), ({"eval_every": 0}, "eval_every"),
     ({"patience": -1}, "patience"), ({"ste_steps": 10}, "no setting"),
-    ({"final_share": 0.9}, "final_share"),
+    ({"final_share": 0.9}, "final_share"), ({"compile": "yes"}, "compile"),
 ])
 def test_settings_are_validated(bad, match):
     with pytest.raises(ConfigError, match=match):

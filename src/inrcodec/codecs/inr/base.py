@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from abc import abstractmethod
 from collections.abc import Callable
 from typing import Any
@@ -41,6 +40,7 @@ from ...coding.quantize import (
     quantize,
     step_for,
 )
+from ...compiling import compiled, wants_compile
 from ...errors import ConfigError, DecodeError
 from ...fitting import FitLog, optimize, seeded
 from ...image import Image
@@ -95,41 +95,17 @@ def render_points(fn: Callable[..., torch.Tensor], inputs: tuple[torch.Tensor, .
 COMPILE_MIN_PIXEL_STEPS = 100_000_000
 
 
-def wants_compile(setting: bool | None, height: int, width: int, steps: int) -> bool:
-    """The `compile` setting: True/False as given; None (auto) when the run is long enough."""
-    if setting is not None:
-        return bool(setting)
-    return height * width * steps >= COMPILE_MIN_PIXEL_STEPS
-
-
 def training_render(net: CoordinateNet, height: int, width: int,
                     compile_: bool) -> Callable[[], torch.Tensor]:
-    """The fit phase's render: inputs computed once, `points` optionally torch.compile'd.
-
-    If compilation fails (no C++ compiler, unsupported backend) training goes on in eager
-    mode with a warning; the two differ only in floating-point rounding.
-    """
+    """The fit phase's render: inputs computed once, `points` optionally torch.compile'd
+    (eager mode, with a warning, if compilation fails)."""
     inputs = net.point_inputs(height, width)
 
     def fold(*x: torch.Tensor) -> torch.Tensor:
         return net.points(*x).t().reshape(1, net.out_channels, height, width)
 
-    if not compile_:
-        return lambda: fold(*inputs)
-    current: list[Callable[..., torch.Tensor]] = [torch.compile(fold, dynamic=False)]
-
-    def render() -> torch.Tensor:
-        try:
-            return current[0](*inputs)
-        except Exception as exc:  # any compiler failure: fall back to eager and go on
-            if current[0] is fold:
-                raise
-            warnings.warn(f"torch.compile failed ({type(exc).__name__}: {exc}); training in "
-                          "eager mode", RuntimeWarning, stacklevel=2)
-            current[0] = fold
-            return fold(*inputs)
-
-    return render
+    run = compiled(fold) if compile_ else fold
+    return lambda: run(*inputs)
 
 
 def code_weights(net: torch.nn.Module, bits: int, log: dict[str, Any]) -> dict[str, bytes]:
@@ -212,7 +188,8 @@ class WeightINRCodec(Codec):
         net = self.build(settings, image.channels).to(device)
         target = image.data.unsqueeze(0).to(device)
         h, w = image.height, image.width
-        compile_ = wants_compile(getattr(settings, "compile", False), h, w, settings.steps)
+        compile_ = wants_compile(getattr(settings, "compile", False), h * w, settings.steps,
+                                  COMPILE_MIN_PIXEL_STEPS)
         fit = self.train_phase(net, training_render(net, h, w, compile_), target, loss,
                                settings, False, progress, seed)
         log = {"compiled": compile_, "fit_steps": fit.steps, "fit_loss": fit.best_loss,

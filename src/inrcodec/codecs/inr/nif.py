@@ -29,11 +29,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...compiling import wants_compile
 from ...errors import ConfigError
 from ...fitting import BestState, FitLog, optimize, seeded
 from ...losses import Loss, value_scale
 from ..base import ProgressFn
-from .base import CoordinateNet, WeightINRCodec, wants_compile
+from .base import COMPILE_MIN_PIXEL_STEPS, CoordinateNet, WeightINRCodec
 from .fourier import fourier_features
 from .nif_fork import fork_phase, fork_skip
 
@@ -280,8 +281,8 @@ class NIFCodec(WeightINRCodec):
         holding the best state of all rounds. schedule "fork": nif_fork.fork_phase."""
         if s.schedule == "fork":
             h, w = target.shape[-2:]
-            return fork_phase(net, target, loss, s, qat, progress, seed,
-                              wants_compile(s.compile, h, w, s.steps), fork_restart)
+            compile_ = wants_compile(s.compile, h * w, s.steps, COMPILE_MIN_PIXEL_STEPS)
+            return fork_phase(net, target, loss, s, qat, progress, seed, compile_, fork_restart)
         if s.signed:  # the loss on the [-1, 1] images
             loss = _signed(loss)
         total, rounds = (s.qat_steps, s.qat_rounds) if qat else (s.steps, s.rounds)

@@ -23,7 +23,6 @@ state its score was measured on (one iteration apart).
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 
 import torch
@@ -31,6 +30,7 @@ from torch import nn
 from torch.func import functional_call
 
 from ...coding.quantize import fake_quantize
+from ...compiling import compiled
 from ...fitting import BestState, FitLog, seeded, train
 from ...losses import Loss, value_scale
 from ..base import ProgressFn
@@ -71,24 +71,14 @@ def sub_renderer(net: nn.Module, height: int, width: int, p: int,
         sel = idx[a::p, b::p]
         subs.append((tuple(x[sel.reshape(-1)] for x in inputs), sel.shape))
     wrapper = _Points(net)
-    fold: list[Callable[..., torch.Tensor]] = [wrapper]
-    if compile_:
-        fold = [torch.compile(wrapper, dynamic=False)]
+    fold = compiled(wrapper) if compile_ else wrapper
 
     def render(k: int, params: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         x, (h, w) = subs[k]
         if params is not None:
             out = functional_call(wrapper, {"net." + n: v for n, v in params.items()}, x)
         else:
-            try:
-                out = fold[0](*x)
-            except Exception as exc:  # any compiler failure: eager from here on
-                if fold[0] is wrapper:
-                    raise
-                warnings.warn(f"torch.compile failed ({type(exc).__name__}: {exc}); training "
-                              "in eager mode", RuntimeWarning, stacklevel=2)
-                fold[0] = wrapper
-                out = wrapper(*x)
+            out = fold(*x)
         return out.t().reshape(1, -1, h, w)
 
     return render

@@ -247,9 +247,11 @@ class CoolChic5(Codec):
         if s.decoder not in DECODERS:
             raise ConfigError(f"{n}: decoder must be one of {', '.join(DECODERS)}")
         for flag in ("hyperlatents", "ifce", "preconcat", "stabilisers", "warmup", "hard_final",
-                     "quantize_search", "rdoq", "compile", "bf16"):
+                     "quantize_search", "rdoq", "bf16"):
             if not isinstance(getattr(s, flag), bool):
                 raise ConfigError(f"{n}: {flag} must be true or false")
+        if not (s.compile is None or isinstance(s.compile, bool)):
+            raise ConfigError(f"{n}: compile must be true, false or left unset (auto)")
         parse_spec(s.dec.synthesis)
 
         def number(v: Any) -> bool:

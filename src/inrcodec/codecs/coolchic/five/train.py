@@ -32,6 +32,7 @@ from typing import Any
 
 import torch
 
+from ....compiling import compiled, wants_compile
 from ....fitting import train
 from ....image import Image
 from ....losses import Loss
@@ -40,6 +41,10 @@ from .model import CoolChic5Model, CoolChic5Settings
 from .optim import PairOptimizer, latent_optimizer, network_optimizer
 
 BLOCK = 100  # schedules move once per block, as 5.0's (which moves them at validations)
+# `compile` left to auto: compiled from this many pixel-steps (image pixels x iterations), where
+# the faster steps repay a first compilation with an empty inductor cache (~1 min);
+# benchmarks/results/coolchic_compile.md
+COMPILE_MIN_PIXEL_STEPS = 300_000_000
 CANDIDATES = (5, 2)
 
 
@@ -117,7 +122,8 @@ def evaluation(model: CoolChic5Model, loss: Loss, target: torch.Tensor, lmbda: f
 
 
 def make_step(model: CoolChic5Model, loss: Loss, target: torch.Tensor, s: CoolChic5Settings,
-              phase: Phase) -> Callable[[int], tuple[torch.Tensor, torch.Tensor]]:
+              phase: Phase, compile_: bool = False
+              ) -> Callable[[int], tuple[torch.Tensor, torch.Tensor]]:
     steps = phase.steps
     (t0, t1), (n0, n1) = phase.temperature, phase.noise
     temp, noise = torch.tensor(t0), torch.tensor(n0)  # tensors: a compiled step never recompiles
@@ -125,31 +131,39 @@ def make_step(model: CoolChic5Model, loss: Loss, target: torch.Tensor, s: CoolCh
     fixed = model.rounded() if phase.mode == "round" else None
 
     def forward(temp: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The image and its rate in bits."""
         with torch.autocast(target.device.type, dtype=torch.bfloat16, enabled=s.bf16):
             if fixed is not None:  # hard rounding: the latents are constants
                 img, bits = model.render(fixed).clamp(0, 1), model.bits(fixed)
             else:
                 img, bits = model(phase.mode, temp, noise)
-        img = img.float()
-        return loss(img, target) + lmbda * bits.float() / n, img
+        return img.float(), bits.float()
 
     fn = forward
-    if s.compile:
-        fn = torch.compile(forward, dynamic=False,
-                           options={"layout_optimization": False, "fallback_random": True})
+    if compile_ and phase.mode != "round":  # the short hard-rounding phase runs eagerly: a
+        # graph of its own would cost more to compile than it saves
+        _ = model.gather  # built here: inside the graph its numpy code would break it
+        # fullgraph: a graph break (which would leave most of the step eager) fails the
+        # compilation instead, and `compiled` warns and trains eagerly
+        fn = compiled(forward, fullgraph=True,
+                      options={"layout_optimization": False, "fallback_random": True})
 
     def objective(step: int) -> tuple[torch.Tensor, torch.Tensor]:
         a = block_fraction(step, steps)
         temp.fill_(t0 + (t1 - t0) * a)
         noise.fill_(n0 + (n1 - n0) * a)
-        return fn(temp, noise)
+        img, bits = fn(temp, noise)
+        # the distortion stays outside the compiled graph: losses read a context variable
+        # (`losses.value_scale`), which would break it
+        return loss(img, target) + lmbda * bits / n, img
 
     return objective
 
 
 def run_phase(model: CoolChic5Model, loss: Loss, target: torch.Tensor, s: CoolChic5Settings,
-              phase: Phase, levels: int, *, progress: ProgressFn | None = None,
-              offset: int = 0, total: int | None = None) -> float:
+              phase: Phase, levels: int, *, compile_: bool = False,
+              progress: ProgressFn | None = None, offset: int = 0, total: int | None = None
+              ) -> float:
     """One phase on `model` in place; returns its best evaluation (the model ends there)."""
     nets = model.network_parameters()
     lat = [] if phase.mode == "round" else model.latent_parameters()
@@ -164,7 +178,7 @@ def run_phase(model: CoolChic5Model, loss: Loss, target: torch.Tensor, s: CoolCh
             g["lr"] = lr
 
     every = max(1, s.eval_every)
-    log = train(model, make_step(model, loss, target, s, phase), opt, phase.steps,
+    log = train(model, make_step(model, loss, target, s, phase, compile_), opt, phase.steps,
                 schedule=schedule, keep_best=True, phase=phase.name,
                 patience=phase.patience // every if phase.patience else 0,
                 progress=progress, target=target, offset=offset, total=total,
@@ -181,7 +195,9 @@ def fit(image: Image, loss: Loss, s: CoolChic5Settings, *, device: torch.device,
     levels = (1 << image.bit_depth) - 1
     p = plan(s)
     warm, main, final = phases(s, p)
-    log: dict[str, Any] = {"plan": {"warmup": p.warmup, "main": p.main, "final": p.final}}
+    comp = wants_compile(s.compile, h * w, s.iterations, COMPILE_MIN_PIXEL_STEPS)
+    log: dict[str, Any] = {"plan": {"warmup": p.warmup, "main": p.main, "final": p.final},
+                           "compiled": comp}
     t = time.perf_counter()
     if p.warmup:
         n1, n2 = CANDIDATES
@@ -190,13 +206,13 @@ def fit(image: Image, loss: Loss, s: CoolChic5Settings, *, device: torch.device,
         for cand in range(n1):
             torch.manual_seed(seed * 1009 + cand)
             m = CoolChic5Model(s, h, w, c).to(device)
-            v = run_phase(m, loss, target, s, warm, levels, progress=progress,
+            v = run_phase(m, loss, target, s, warm, levels, compile_=comp, progress=progress,
                           offset=cand * p.warmup, total=total)
             scored.append((v, cand, m))
         scored.sort(key=lambda x: (x[0], x[1]))
         finals = []
         for j, (_, cand, m) in enumerate(scored[:n2]):
-            v = run_phase(m, loss, target, s, warm, levels, progress=progress,
+            v = run_phase(m, loss, target, s, warm, levels, compile_=comp, progress=progress,
                           offset=(n1 + j) * p.warmup, total=total)
             finals.append((v, cand, m))
         finals.sort(key=lambda x: (x[0], x[1]))
@@ -207,7 +223,8 @@ def fit(image: Image, loss: Loss, s: CoolChic5Settings, *, device: torch.device,
         model = CoolChic5Model(s, h, w, c).to(device)
     log["warmup_seconds"] = time.perf_counter() - t
     t = time.perf_counter()
-    log["main_objective"] = run_phase(model, loss, target, s, main, levels, progress=progress)
+    log["main_objective"] = run_phase(model, loss, target, s, main, levels, compile_=comp,
+                                      progress=progress)
     log["main_seconds"] = time.perf_counter() - t
     t = time.perf_counter()
     if p.final:
