@@ -34,7 +34,13 @@ from inrcodec.codecs.coolchic.five.intcoder import (
 from inrcodec.codecs.coolchic.five.layout import DECODERS, Layout, macs_per_pixel
 from inrcodec.codecs.coolchic.five.model import CoolChic5Model, CoolChic5Settings
 from inrcodec.codecs.coolchic.five.quant import Evaluator, quantize, rdoq_module, search_steps
-from inrcodec.codecs.coolchic.five.train import Phase, evaluation, plan, run_phase
+from inrcodec.codecs.coolchic.five.train import (
+    Phase,
+    evaluation,
+    plan,
+    run_phase,
+    soft_forward,
+)
 from inrcodec.compiling import wants_compile
 from inrcodec.errors import ConfigError, DecodeError
 from inrcodec.losses import parse_loss
@@ -136,11 +142,16 @@ def test_compiled_step_is_one_graph_and_lowers_the_objective(small, monkeypatch)
                         target, s.lmbda, 255)()
     after = {}
     for comp in (False, True):
+        # one forward for two models, as the warm-up's candidates share it: compiled once
+        forward = soft_forward(s, "cpu", comp)
+        torch.manual_seed(1)
+        run_phase(CoolChic5Model(s, small.height, small.width, small.channels), loss, target, s,
+                  replace(phase, steps=3), 255, forward=forward)
         torch.manual_seed(0)  # a fresh model, as an encode starts: nothing built lazily yet
         model = CoolChic5Model(s, small.height, small.width, small.channels)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            run_phase(model, loss, target, s, phase, 255, compile_=comp)
+            run_phase(model, loss, target, s, phase, 255, forward=forward)
         assert not [w for w in caught if "torch.compile failed" in str(w.message)]
         after[comp] = evaluation(model, loss, target, s.lmbda, 255)()
         assert after[comp] < 0.6 * before

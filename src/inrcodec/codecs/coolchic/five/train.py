@@ -121,38 +121,57 @@ def evaluation(model: CoolChic5Model, loss: Loss, target: torch.Tensor, lmbda: f
     return run
 
 
+Forward = Callable[[CoolChic5Model, str, torch.Tensor, torch.Tensor],
+                   tuple[torch.Tensor, torch.Tensor]]
+
+
+def soft_forward(s: CoolChic5Settings, device_type: str, compile_: bool) -> Forward:
+    """(model, mode, temperature, noise) -> (image, rate in bits): the step of the phases that
+    train the latents. One function for every model and phase of an encode, so that with
+    `compile_` it is compiled once (the warm-up's five candidates and the main phase reuse
+    the graph)."""
+
+    def forward(model: CoolChic5Model, mode: str, temp: torch.Tensor, noise: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=s.bf16):
+            img, bits = model(mode, temp, noise)
+        return img.float(), bits.float()
+
+    if not compile_:
+        return forward
+    # fullgraph: a graph break (which would leave most of the step eager) fails the
+    # compilation instead, and `compiled` warns and trains eagerly
+    return compiled(forward, fullgraph=True,
+                    options={"layout_optimization": False, "fallback_random": True})
+
+
 def make_step(model: CoolChic5Model, loss: Loss, target: torch.Tensor, s: CoolChic5Settings,
-              phase: Phase, compile_: bool = False
+              phase: Phase, forward: Forward | None = None
               ) -> Callable[[int], tuple[torch.Tensor, torch.Tensor]]:
+    """The phase's objective at each step; `forward` (default: `soft_forward`, eager) runs
+    the phases that train the latents, the hard-rounding phase runs eagerly (a graph of its
+    own would cost more to compile than its few steps save)."""
     steps = phase.steps
     (t0, t1), (n0, n1) = phase.temperature, phase.noise
     temp, noise = torch.tensor(t0), torch.tensor(n0)  # tensors: a compiled step never recompiles
     lmbda, n = s.lmbda, model.num_pixels
-    fixed = model.rounded() if phase.mode == "round" else None
+    _ = model.gather  # built before any tracing: inside a graph its numpy code would break it
+    if phase.mode == "round":
+        fixed = model.rounded()  # hard rounding: the latents are constants
 
-    def forward(temp: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The image and its rate in bits."""
-        with torch.autocast(target.device.type, dtype=torch.bfloat16, enabled=s.bf16):
-            if fixed is not None:  # hard rounding: the latents are constants
+        def fn(model: CoolChic5Model, mode: str, temp: torch.Tensor, noise: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+            with torch.autocast(target.device.type, dtype=torch.bfloat16, enabled=s.bf16):
                 img, bits = model.render(fixed).clamp(0, 1), model.bits(fixed)
-            else:
-                img, bits = model(phase.mode, temp, noise)
-        return img.float(), bits.float()
-
-    fn = forward
-    if compile_ and phase.mode != "round":  # the short hard-rounding phase runs eagerly: a
-        # graph of its own would cost more to compile than it saves
-        _ = model.gather  # built here: inside the graph its numpy code would break it
-        # fullgraph: a graph break (which would leave most of the step eager) fails the
-        # compilation instead, and `compiled` warns and trains eagerly
-        fn = compiled(forward, fullgraph=True,
-                      options={"layout_optimization": False, "fallback_random": True})
+            return img.float(), bits.float()
+    else:
+        fn = forward or soft_forward(s, target.device.type, False)
 
     def objective(step: int) -> tuple[torch.Tensor, torch.Tensor]:
         a = block_fraction(step, steps)
         temp.fill_(t0 + (t1 - t0) * a)
         noise.fill_(n0 + (n1 - n0) * a)
-        img, bits = fn(temp, noise)
+        img, bits = fn(model, phase.mode, temp, noise)
         # the distortion stays outside the compiled graph: losses read a context variable
         # (`losses.value_scale`), which would break it
         return loss(img, target) + lmbda * bits / n, img
@@ -161,7 +180,7 @@ def make_step(model: CoolChic5Model, loss: Loss, target: torch.Tensor, s: CoolCh
 
 
 def run_phase(model: CoolChic5Model, loss: Loss, target: torch.Tensor, s: CoolChic5Settings,
-              phase: Phase, levels: int, *, compile_: bool = False,
+              phase: Phase, levels: int, *, forward: Forward | None = None,
               progress: ProgressFn | None = None, offset: int = 0, total: int | None = None
               ) -> float:
     """One phase on `model` in place; returns its best evaluation (the model ends there)."""
@@ -178,7 +197,7 @@ def run_phase(model: CoolChic5Model, loss: Loss, target: torch.Tensor, s: CoolCh
             g["lr"] = lr
 
     every = max(1, s.eval_every)
-    log = train(model, make_step(model, loss, target, s, phase, compile_), opt, phase.steps,
+    log = train(model, make_step(model, loss, target, s, phase, forward), opt, phase.steps,
                 schedule=schedule, keep_best=True, phase=phase.name,
                 patience=phase.patience // every if phase.patience else 0,
                 progress=progress, target=target, offset=offset, total=total,
@@ -196,6 +215,7 @@ def fit(image: Image, loss: Loss, s: CoolChic5Settings, *, device: torch.device,
     p = plan(s)
     warm, main, final = phases(s, p)
     comp = wants_compile(s.compile, h * w, s.iterations, COMPILE_MIN_PIXEL_STEPS)
+    forward = soft_forward(s, device.type, comp)
     log: dict[str, Any] = {"plan": {"warmup": p.warmup, "main": p.main, "final": p.final},
                            "compiled": comp}
     t = time.perf_counter()
@@ -206,13 +226,13 @@ def fit(image: Image, loss: Loss, s: CoolChic5Settings, *, device: torch.device,
         for cand in range(n1):
             torch.manual_seed(seed * 1009 + cand)
             m = CoolChic5Model(s, h, w, c).to(device)
-            v = run_phase(m, loss, target, s, warm, levels, compile_=comp, progress=progress,
+            v = run_phase(m, loss, target, s, warm, levels, forward=forward, progress=progress,
                           offset=cand * p.warmup, total=total)
             scored.append((v, cand, m))
         scored.sort(key=lambda x: (x[0], x[1]))
         finals = []
         for j, (_, cand, m) in enumerate(scored[:n2]):
-            v = run_phase(m, loss, target, s, warm, levels, compile_=comp, progress=progress,
+            v = run_phase(m, loss, target, s, warm, levels, forward=forward, progress=progress,
                           offset=(n1 + j) * p.warmup, total=total)
             finals.append((v, cand, m))
         finals.sort(key=lambda x: (x[0], x[1]))
@@ -223,7 +243,7 @@ def fit(image: Image, loss: Loss, s: CoolChic5Settings, *, device: torch.device,
         model = CoolChic5Model(s, h, w, c).to(device)
     log["warmup_seconds"] = time.perf_counter() - t
     t = time.perf_counter()
-    log["main_objective"] = run_phase(model, loss, target, s, main, levels, compile_=comp,
+    log["main_objective"] = run_phase(model, loss, target, s, main, levels, forward=forward,
                                       progress=progress)
     log["main_seconds"] = time.perf_counter() - t
     t = time.perf_counter()
