@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import torch
-from provenance import commit
+from provenance import commit, write_report
 
 import inrcodec
 from inrcodec.bench.bdrate import bd
@@ -57,12 +57,8 @@ def image_of(name: str) -> inrcodec.Image:
     return protocol_images("kodak6-half", (name,))[name]
 
 
-NOTES = "<!-- notes: kept when the report is rewritten -->"
-
-
 def report(rows: list[dict], out: Path) -> None:
     md = out.with_suffix(".md")
-    notes = md.read_text().split(NOTES, 1)[1] if md.exists() and NOTES in md.read_text() else ""
     curves: dict[tuple, dict[str, list[dict]]] = {}
     for r in rows:
         curves.setdefault((r["image"], r["iterations"], r["decoder"]), {}).setdefault(
@@ -93,7 +89,7 @@ def report(rows: list[dict], out: Path) -> None:
             pp = ", ".join(f"{r['bpp']:.3f}/{r['psnr']:.2f}" for r in pts)
             lines.append(f"| {v} | {lams} | {cell} | {wall:.0f} | {cpu:.0f} | {pp} |")
         lines.append("")
-    md.write_text("\n".join(lines) + "\n" + NOTES + notes)
+    write_report(md, "\n".join(lines))
 
 
 def main() -> None:

@@ -22,11 +22,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from provenance import ROOT, stamp
+from provenance import ROOT, stamp, write_report
 
 OUT = ROOT / "benchmarks" / "results" / "coolchic_compile"
 MODES = ("eager", "cold", "warm")
-NOTES = "<!-- notes: kept when the report is rewritten -->"
 
 CHILD = """
 import json, sys, time, torch
@@ -113,10 +112,7 @@ def main() -> None:
                     print(f"{image} {mode}: {row['cpu_s']:.0f} CPU s, {row['bpp']:.4f} bpp "
                           f"{row['psnr']:.2f} dB", flush=True)
     rows = [json.loads(line) for line in jsonl.read_text().splitlines()] if jsonl.exists() else []
-    md = out.with_suffix(".md")
-    old = md.read_text() if md.exists() else ""
-    notes = old.split(NOTES, 1)[1] if NOTES in old else "\n"
-    md.write_text(report(rows) + "\n" + NOTES + notes)
+    write_report(out.with_suffix(".md"), report(rows))
 
 
 if __name__ == "__main__":

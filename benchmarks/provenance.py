@@ -34,3 +34,14 @@ def stamp() -> dict:
     """commit, machine, date, command and the 1-minute load average now."""
     return {"commit": commit(), "machine": machine(), "date": time.strftime("%F"),
             "command": " ".join(["python", *sys.argv]), "load_avg": os.getloadavg()[0]}
+
+
+NOTES = "<!-- notes: kept when the report is rewritten -->"
+
+
+def write_report(md: Path, text: str) -> None:
+    """Write a generated report to `md`, keeping whatever follows the NOTES marker in the file
+    already there (the hand-written reading of the numbers)."""
+    old = md.read_text() if md.exists() else ""
+    notes = old.split(NOTES, 1)[1] if NOTES in old else "\n"
+    md.write_text(text.rstrip("\n") + "\n\n" + NOTES + notes)

@@ -16,10 +16,9 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from provenance import ROOT
+from provenance import ROOT, write_report
 
 RESULTS = ROOT / "benchmarks" / "results" / "sinco"
-NOTES = "<!-- notes: kept when the report is rewritten -->"
 
 
 def table(rows: list[dict]) -> list[str]:
@@ -60,14 +59,12 @@ def main() -> None:
     args = ap.parse_args()
     rows = json.loads(Path(args.store).read_text())["results"]
     out = Path(args.out)
-    old = out.read_text() if out.exists() else ""
-    notes = old.split(NOTES, 1)[1] if NOTES in old else "\n"
     lines = ["# SINCO: PSNR against training steps (`benchmarks/specs/sinco-steps.toml`)", "",
              f"Written by `benchmarks/sinco_steps.py` from `{Path(args.store).name}` "
              f"({len(rows)} rows). Each cell: the decoded file's PSNR, the segmenter's Dice on "
              "it and the encode's seconds (one thread); every step count is a separate encode "
              "from scratch.", "", *table(rows), ""]
-    out.write_text("\n".join(lines) + "\n" + NOTES + notes)
+    write_report(out, "\n".join(lines))
 
 
 if __name__ == "__main__":

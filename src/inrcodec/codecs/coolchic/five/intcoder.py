@@ -228,8 +228,6 @@ class Geometry:
 
     def context_index(self, s: int, e: int) -> np.ndarray:
         """[S, e - s] buffer indices of the contexts of positions s..e (wave order)."""
-        if len(self.rel) == 1:  # one grid: the same offsets everywhere
-            return self.pos[None, s:e] + self.rel[0][:, None]
         return self.pos[None, s:e] + self.rel[self.gid[s:e]].T
 
 
