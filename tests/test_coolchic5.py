@@ -38,7 +38,9 @@ from inrcodec.codecs.coolchic.five.train import (
     Phase,
     evaluation,
     plan,
+    real_terms,
     run_phase,
+    selection_score,
     soft_forward,
 )
 from inrcodec.compiling import wants_compile
@@ -120,6 +122,24 @@ def test_training_lowers_the_real_objective(small, optimizer, bf16):
     assert after == pytest.approx(best) and after < 0.5 * before
 
 
+def test_warmup_ranks_candidates_with_the_rate_weighted(small):
+    # w = 1 is the real objective (5.0's ranking); w < 1 counts the rate for less, so of two
+    # candidates the one with the lower distortion can win at a higher objective
+    s = CoolChic5Settings(lmbda=2e-2)
+    target, loss = small.data.unsqueeze(0), parse_loss("mse")
+    torch.manual_seed(0)
+    model = CoolChic5Model(s, small.height, small.width, small.channels)
+    phase = Phase("warmup", 30, (1e-2, 1e-2), "softround", (0.35, 0.35), (0.2, 0.2))
+    run_phase(model, loss, target, s, phase, 255)
+    d, r = real_terms(model, loss, target, 255)
+    assert r > 0 and d > 0
+    assert selection_score(model, loss, target, s, 255) == pytest.approx(
+        evaluation(model, loss, target, s.lmbda, 255)())
+    half = replace(s, warmup_rate_weight=0.5)
+    assert selection_score(model, loss, target, half, 255) == pytest.approx(
+        d + 0.5 * s.lmbda * r)
+
+
 def test_compiled_step_is_one_graph_and_lowers_the_objective(small, monkeypatch):
     """compile: the step is traced as one graph (fullgraph: a graph break would fail the
     compilation and fall back to eager with a warning) and trains as eager does. Traced by
@@ -196,6 +216,9 @@ def test_roundtrip_through_real_file(cc5_file, tmp_path):
     assert info["decoder"] == "lop" and 300 < info["macs_per_pixel"] < 600
     assert info["config"] == {} and info["sections"]["h"] == 13  # the model is one byte there
     assert cc5_file.log["plan"] == {"warmup": 2, "main": 43, "final": 3}
+    scores = cc5_file.log["warmup_scores"]  # the two finalists, the winner first
+    assert len(scores) == 2 and scores[0][0] == cc5_file.log["warmup_winner"]
+    assert scores[0][1] <= scores[1][1]
     assert cc5_file.metrics["psnr"] > 15
     # the ARM's estimate and the real range coder agree (the integer ARM + IFCE track the
     # float ones the encoder optimised)
@@ -438,6 +461,7 @@ def test_step_search_out_of_time_keeps_the_usual_steps(small):
     ({"grad_clip": float("nan")}, "grad_clip"), ({"eval_every": 0}, "eval_every"),
     ({"patience": -1}, "patience"), ({"ste_steps": 10}, "no setting"),
     ({"final_share": 0.9}, "final_share"), ({"compile": "yes"}, "compile"),
+    ({"warmup_rate_weight": 1.5}, "warmup_rate_weight"),
 ])
 def test_settings_are_validated(bad, match):
     with pytest.raises(ConfigError, match=match):

@@ -276,6 +276,8 @@ class CoolChic5(Codec):
         z = tuple(s.noise) if isinstance(s.noise, tuple | list) else ()
         if len(z) != 2 or not all(number(v) and 0 <= v <= 2 for v in z):
             raise ConfigError(f"{n}: noise is (start, end) in [0, 2]")
+        if not (number(s.warmup_rate_weight) and 0 <= s.warmup_rate_weight <= 1):
+            raise ConfigError(f"{n}: warmup_rate_weight must be in [0, 1]")
         if not (number(s.final_share) and 0 <= s.final_share <= 0.5):
             raise ConfigError(f"{n}: final_share must be in [0, 0.5]")
         for name in ("patience", "eval_every"):
