@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from provenance import commit
+from provenance import commit, write_report
 
 import inrcodec
 from inrcodec.bench.bdrate import bd
@@ -142,7 +142,7 @@ def report(rows: list[dict], out: Path) -> None:
                 f"{r['psnr']:.2f} | {r['msssim']:.4f} | {r['lpips']:.4f} | "
                 f"{'' if ratio is None or side == 'ref' else f'{ratio:.2f}'} |")
     lines += bd_summary(pairs)
-    out.with_suffix(".md").write_text("\n".join(lines) + "\n")
+    write_report(out.with_suffix(".md"), "\n".join(lines))
     out.with_suffix(".json").write_text(json.dumps({"rows": rows}, indent=1) + "\n")
 
 

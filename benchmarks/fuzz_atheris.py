@@ -34,12 +34,12 @@ with atheris.instrument_imports(include=["inrcodec"]):
 import torch  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
-from fuzzing import Corpus, check_decode, hostile_files  # noqa: E402
+from fuzzing import Corpus, check_decode, hostile_files, with_version_2  # noqa: E402
 
 torch.set_num_threads(1)
 FILES = sorted((ROOT / "tests" / "golden").glob("*.inr")) + sorted(
     (ROOT / "benchmarks" / "results" / "fuzz_corpus").glob("*.inr"))
-CORPUS = Corpus({p.stem: p.read_bytes() for p in FILES})
+CORPUS = Corpus(with_version_2({p.stem: p.read_bytes() for p in FILES}))
 
 
 @settings(database=None, deadline=None, suppress_health_check=list(HealthCheck))

@@ -67,10 +67,10 @@ def make_corpus() -> None:
 
 
 def corpus():
-    from fuzzing import Corpus
+    from fuzzing import Corpus, with_version_2
 
     files = sorted((ROOT / "tests" / "golden").glob("*.inr")) + sorted(CORPUS_DIR.glob("*.inr"))
-    return Corpus({p.stem: p.read_bytes() for p in files})
+    return Corpus(with_version_2({p.stem: p.read_bytes() for p in files}))
 
 
 def status_bytes(key: str) -> int:

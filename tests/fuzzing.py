@@ -1,6 +1,7 @@
 """Structure-aware mutations of .inr files: Hypothesis strategies over the container.
 
-A file is split into its parts (version, header JSON, sections), a few mutations edit them
+A file is split into its parts (version, header JSON, sections; a version 2 file's binary
+header as the same JSON, written back field by field), a few mutations edit them
 (header fields set to hostile values, keys dropped or added, the header blob replaced, section
 bytes overwritten, cut or extended, sections dropped, duplicated, renamed or reordered, the
 section count or version byte changed, the file cut or extended), and the file is joined again
@@ -46,10 +47,17 @@ class Parts:
     header_blob: bytes | None = None  # raw replacement of the deflated header, if set
     count: int | None = None  # a section count to write instead of the true one
     ops: list[str] = field(default_factory=list)
+    layout: int = 1  # the format version whose layout `join` writes (`version` is the byte)
 
 
 def split(data: bytes) -> Parts:
-    """The parts of a valid file (trusted: the corpus)."""
+    """The parts of a valid file (trusted: the corpus), of format version 1 or 2. A version 2
+    file's binary header becomes the same JSON value as version 1's, so that the same
+    mutations edit both (`join` writes each field back in its binary form)."""
+    if data[4] == 2:
+        c = container.unpack(data)
+        header = {"codec": c.codec, "cfg": c.config, "img": c.image.to_dict()}
+        return Parts(2, header, [(k.encode(), v) for k, v in c.sections.items()], layout=2)
     (hlen,) = struct.unpack_from("<H", data, 5)
     header = json.loads(zlib.decompress(data[7:7 + hlen]))
     pos = 7 + hlen
@@ -66,8 +74,75 @@ def split(data: bytes) -> Parts:
     return Parts(data[4], header, sections)
 
 
+def with_version_2(corpus: dict[str, bytes]) -> dict[str, bytes]:
+    """The corpus and, for each version 1 file, the same file in version 2 ("NAME@v2")."""
+    out = dict(corpus)
+    for name, data in corpus.items():
+        if data[4] == 1:
+            out[f"{name}@v2"] = container.pack(container.unpack(data))
+    return out
+
+
+def _v2_varint(v: object) -> bytes:
+    """A binary field from a (possibly hostile) JSON value: what does not fit a varint is
+    written as a malformed one."""
+    if isinstance(v, bool) or not isinstance(v, int):
+        return b"\x80\x00"  # not minimal
+    if v < 0:
+        return b""  # missing: the fields after it shift
+    return container.varint(v) if v < 1 << 35 else b"\xff" * 5 + b"\x01"  # over 5 bytes
+
+
+def _v2_float(v: object) -> float:
+    try:
+        return float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError, OverflowError):
+        return math.inf if isinstance(v, int) else math.nan
+
+
+def _v2_deflate(v: object) -> bytes:
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return c.compress(json.dumps(v, separators=(",", ":")).encode("utf-8", "surrogatepass")
+                      ) + c.flush()
+
+
+def _v2_header(header: object, blob: bytes | None) -> bytes:
+    """Version 2's binary header for a (possibly hostile) JSON header value; a replacement
+    `blob` (m_header_blob: zlib streams) goes in as the codec config's raw deflate stream."""
+    h = header if isinstance(header, dict) else {}
+    codec = h.get("codec", "")
+    name = (codec if isinstance(codec, str) else json.dumps(codec)).encode(
+        "utf-8", "surrogatepass")[:255]
+    img = h.get("img") if isinstance(h.get("img"), dict) else {}
+    mode = img.get("m")
+    code = (container.MODES.index(mode) if mode in container.MODES
+            else 3 + len(str(mode)) % 253)
+    bits = img.get("b")
+    flags = (1 if "o" in img or "s" in img else 0) | (2 if "x" in img else 0)
+    cfg = h.get("cfg", {})
+    if blob is not None or cfg != {}:
+        flags |= 4
+    out = [bytes([len(name)]), name, _v2_varint(img.get("h")), _v2_varint(img.get("w")),
+           bytes([code, bits & 0xFF if isinstance(bits, int) else 0xFF, flags])]
+    if flags & 1:
+        out.append(struct.pack("<dd", _v2_float(img.get("o", 0.0)), _v2_float(img.get("s", 1.0))))
+    if flags & 2:
+        x = _v2_deflate(img["x"])
+        out += [container.varint(len(x)), x]
+    if flags & 4:
+        c = (blob[2:-4] if len(blob) >= 6 else blob) if blob is not None else _v2_deflate(cfg)
+        out += [container.varint(len(c)), c]
+    return b"".join(out)
+
+
 def join(p: Parts) -> bytes:
     """The body (magic to the last section) of a file with these parts."""
+    if p.layout == 2:
+        out = [container.MAGIC, bytes([p.version & 0xFF]), _v2_header(p.header, p.header_blob),
+               bytes([(len(p.sections) if p.count is None else p.count) & 0xFF])]
+        for name, data in p.sections:
+            out += [bytes([len(name) & 0xFF]), name, container.varint(len(data)), data]
+        return b"".join(out)
     if p.header_blob is not None:
         blob = p.header_blob
     else:
@@ -461,7 +536,7 @@ def m_payload_values(draw, p: Parts) -> None:
 
 
 def m_version(draw, p: Parts) -> None:
-    p.version = draw(st.sampled_from([0, 2, 3, 255]))
+    p.version = draw(st.sampled_from([0, 1, 2, 3, 255]))  # 1 or 2: the other layout's byte
     p.ops.append(f"version {p.version}")
 
 

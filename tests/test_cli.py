@@ -38,6 +38,7 @@ def test_encode_info_decode_eval(png, tmp_path):
     assert "torch" in summary["versions"]
     r = run("info", inr, "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["codec"] == "siren"
+    assert json.loads(r.stdout)["format_version"] == 2
     r = run("decode", inr, "-o", out)
     assert r.returncode == 0, r.stderr
     assert PILImage.open(out).size == (24, 20)

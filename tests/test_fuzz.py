@@ -11,10 +11,20 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from conftest import ROOT
-from fuzzing import TEST_LIMITS, Corpus, check_decode, hostile_files
+from fuzzing import (
+    TEST_LIMITS,
+    Corpus,
+    check_decode,
+    hostile_files,
+    join,
+    split,
+    with_crc,
+    with_version_2,
+)
 
 GOLDEN = ROOT / "tests" / "golden"
-CORPUS = Corpus({p.stem: p.read_bytes() for p in sorted(GOLDEN.glob("*.inr"))})
+# the golden files (format version 1) and each in version 2, what the encoder writes now
+CORPUS = Corpus(with_version_2({p.stem: p.read_bytes() for p in sorted(GOLDEN.glob("*.inr"))}))
 
 FUZZ = settings(max_examples=700, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -23,6 +33,14 @@ FUZZ = settings(max_examples=700, deadline=None, derandomize=True, database=None
 def test_the_corpus_decodes():
     for name, data in CORPUS.items():
         assert check_decode(data, TEST_LIMITS).accepted, name
+
+
+def test_version_2_files_split_and_join_back_exactly():
+    # so the mutations of a version 2 file edit exactly the field they name
+    v2 = {k: v for k, v in CORPUS.items() if k.endswith("@v2")}
+    assert len(v2) == 7
+    for name, data in v2.items():
+        assert with_crc(join(split(data))) == data, name
 
 
 @pytest.mark.parametrize("path", sorted((ROOT / "tests" / "fuzz_regressions").glob("*.inr")),

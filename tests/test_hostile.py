@@ -20,7 +20,7 @@ from inrcodec import Cost, DecodeLimits
 from inrcodec.cli.main import app
 from inrcodec.codecs.registry import CODECS, get_codec
 from inrcodec.coding import entropy
-from inrcodec.coding.container import ImageInfo, pack, unpack
+from inrcodec.coding.container import MAGIC, Container, ImageInfo, pack, unpack, varint
 from inrcodec.coding.quantize import qmax
 from inrcodec.errors import DecodeError
 
@@ -377,8 +377,8 @@ def _with_header_blob(name: str, blob: bytes) -> bytes:
 def test_header_is_one_zlib_stream_of_strict_json():
     text = json.dumps(split(golden("siren")).header, separators=(",", ":"))
     cases = [
-        (zlib.compress(text.encode()) + b"xx", "bytes after the zlib stream"),
-        (zlib.compress(text.encode())[:-3], "truncated zlib stream"),
+        (zlib.compress(text.encode()) + b"xx", "bytes after the deflate stream"),
+        (zlib.compress(text.encode())[:-3], "truncated deflate stream"),
         (zlib.compress(b" " * (2 << 20), 9), "inflates to more than"),
         (zlib.compress(b"[" * 100_000 + b"]" * 100_000), "corrupt header"),
         (zlib.compress(("{" + text[1:-1] + "," + text[1:-1] + "}").encode()), "duplicate key"),
@@ -390,6 +390,42 @@ def test_header_is_one_zlib_stream_of_strict_json():
     for blob, words in cases:
         with pytest.raises(DecodeError, match=words):
             inrcodec.decode(_with_header_blob("siren", blob), device="cpu")
+
+
+def _v2_with_config_blob(name: str, raw: bytes) -> bytes:
+    """A golden file rewritten in format version 2 with `raw` as its config's deflate
+    stream (the siren golden file has no value mapping or image extra after the flags)."""
+    c = unpack(golden(name))
+    head = Container(c.codec, {}, c.image, {}).header_bytes()
+    body = [MAGIC, b"\x02", head[:-1], bytes([head[-1] | 4]), varint(len(raw)), raw,
+            bytes([len(c.sections)])]
+    for k, v in c.sections.items():
+        body += [bytes([len(k)]), k.encode(), varint(len(v)), v]
+    return with_crc(b"".join(body))
+
+
+def test_version_2_config_is_one_deflate_stream_of_strict_json():
+    def raw(b: bytes, level: int = 6) -> bytes:
+        d = zlib.compressobj(level, zlib.DEFLATED, -15)
+        return d.compress(b) + d.flush()
+
+    cfg_ = unpack(golden("siren")).config
+    text = json.dumps(cfg_, separators=(",", ":"))
+    assert inrcodec.decode(_v2_with_config_blob("siren", raw(text.encode()))).height == 24
+    cases = [
+        (raw(text.encode()) + b"xx", "bytes after the deflate stream"),
+        (raw(text.encode())[:-3], "truncated deflate stream|codec config"),
+        (raw(b" " * (2 << 20), 9), "inflates to more than"),
+        (raw(("{" + text[1:-1] + "," + text[1:-1] + "}").encode()), "duplicate key"),
+        (raw(text.replace('"w0":30.0', '"w0":NaN').encode()), "not a number"),
+        (raw(text.replace('"w0":30.0', '"w0":1e999').encode()), "out of range"),
+        (raw(text[:-1].encode() + b',"zz":1}'), "unknown field"),
+        (raw(b'"siren"'), "not a non-empty JSON object"),
+        (raw(b"{}"), "not a non-empty JSON object"),
+    ]
+    for blob, words in cases:
+        with pytest.raises(DecodeError, match=words):
+            inrcodec.decode(_v2_with_config_blob("siren", blob), device="cpu")
 
 
 @pytest.mark.parametrize("name,fields,words", [
@@ -426,7 +462,10 @@ def test_golden_files_still_parse_to_the_same_container():
     for path in sorted(GOLDEN.glob("*.inr")):
         data = path.read_bytes()
         c = unpack(data)
-        assert data[4] == 1 and pack(c) == data
+        assert data[4] == 1
+        again = unpack(pack(c))  # and rewritten in version 2, the same container
+        assert (again.codec, again.config, again.image, again.sections) == (
+            c.codec, c.config, c.image, c.sections)
         assert isinstance(inrcodec.decode_cost(data), Cost)
 
 

@@ -261,7 +261,7 @@ def info(data: bytes) -> dict[str, Any]:
     else:
         extra = impl.describe(impl.settings_from_config(c.config), c.image, c.sections)
     return extra | {
-        "codec": c.codec, "config": c.config,
+        "codec": c.codec, "config": c.config, "format_version": data[4],
         "image": {"height": c.image.height, "width": c.image.width,
                   "channels": c.image.channels, "mode": c.image.mode,
                   "bit_depth": c.image.bit_depth},

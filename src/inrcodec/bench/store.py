@@ -171,6 +171,35 @@ class Store:
     def artifact(self, rel: str | None) -> Path | None:
         return None if not rel else self.artifacts_dir / rel
 
+    def repack_inr_files(self) -> tuple[int, int, int]:
+        """Rewrite the stored .inr files of an older container format in the current one and
+        their rows' bytes and bpp with them (the payload, and so the pixels, are unchanged),
+        so that a resumed grid compares files of one format. Returns (files rewritten, bytes
+        saved, done .inr rows whose file is not here to rewrite, e.g. imported from an
+        export)."""
+        from ..coding.container import FORMAT_VERSION, repack
+
+        done = self.conn.execute(
+            "SELECT job_id, encoded_path, bytes, bpp FROM results WHERE status='done' AND "
+            "kind='inr'").fetchall()
+        rewritten, saved, missing = 0, 0, 0
+        for job_id, rel, nbytes, bpp in done:
+            path = self.artifact(rel)
+            if path is None or not path.is_file():
+                missing += 1
+                continue
+            data = path.read_bytes()
+            if len(data) < 5 or data[4] >= FORMAT_VERSION:
+                continue
+            new = repack(data)
+            write_bytes(path, new)
+            with self.conn:
+                self.conn.execute("UPDATE results SET bytes=?, bpp=? WHERE job_id=?",
+                                  (len(new), bpp * len(new) / nbytes, job_id))
+            rewritten += 1
+            saved += len(data) - len(new)
+        return rewritten, saved, missing
+
     # -- export ------------------------------------------------------------------------------
     def export(self) -> dict[str, Any]:
         """Runs and result rows as one JSON-serialisable object (artifacts stay on disk)."""
