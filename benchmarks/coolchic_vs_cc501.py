@@ -193,6 +193,8 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], help="extra --set for our encoder")
     ap.add_argument("--out", type=Path, default=OUT)
     ap.add_argument("--report-only", action="store_true")
+    ap.add_argument("--keep", type=Path, help="folder to keep every encoded file in "
+                    "(IMAGE-LAMBDA-ITR-CONFIG-SIDE.inr / .cool), to inspect or repack later")
     a = ap.parse_args()
     jsonl = a.out.with_suffix(".jsonl")
     rows = load_rows(jsonl)
@@ -237,6 +239,11 @@ def main() -> None:
                             fh.write(json.dumps(row) + "\n")
                         rows.append(row)
                         report(rows, a.out)
+                        if a.keep is not None:
+                            a.keep.mkdir(parents=True, exist_ok=True)
+                            f = work / ("ref.cool" if side == "ref" else "ours.inr")
+                            shutil.copyfile(f, a.keep / f"{name}-{lmbda:g}-{itr}-{a.config}-"
+                                                         f"{side}{f.suffix}")
                         print(f"{side} {name} lambda {lmbda:g} itr {itr}: {row['bpp']:.4f} bpp "
                               f"{row['psnr']:.2f} dB, {row['cpu_s']:.0f} CPU s", flush=True)
                         shutil.rmtree(work, ignore_errors=True)
