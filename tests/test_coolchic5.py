@@ -133,11 +133,11 @@ def test_warmup_ranks_candidates_with_the_rate_weighted(small):
     run_phase(model, loss, target, s, phase, 255)
     d, r = real_terms(model, loss, target, 255)
     assert r > 0 and d > 0
-    assert selection_score(model, loss, target, s, 255) == pytest.approx(
+    five = replace(s, warmup_rate_weight=1.0)
+    assert selection_score(model, loss, target, five, 255) == pytest.approx(
         evaluation(model, loss, target, s.lmbda, 255)())
-    half = replace(s, warmup_rate_weight=0.5)
-    assert selection_score(model, loss, target, half, 255) == pytest.approx(
-        d + 0.5 * s.lmbda * r)
+    assert s.warmup_rate_weight == 0.5  # the default
+    assert selection_score(model, loss, target, s, 255) == pytest.approx(d + 0.5 * s.lmbda * r)
 
 
 def test_compiled_step_is_one_graph_and_lowers_the_objective(small, monkeypatch):

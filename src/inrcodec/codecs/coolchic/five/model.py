@@ -46,7 +46,7 @@ class CoolChic5Settings:
     temperature: tuple[float, float] = (0.35, 0.08)  # soft-round, main phase start -> end
     noise: tuple[float, float] = (0.22, 0.15)  # Gaussian noise, main phase start -> end
     warmup_noise: float = 0.0  # 0: (-0.432 log10(lmbda) + 0.747) / 10, as 5.0
-    warmup_rate_weight: float = 1.0  # the rate's weight when ranking candidates (train.py)
+    warmup_rate_weight: float = 0.5  # the rate's weight when ranking candidates (train.py)
     latent_gain: float = 0.0  # 0: 16, 20 below lmbda 5e-4, 24 below 2e-4, as 5.0
     grad_clip: float = 0.1  # global L2 norm of the networks' gradients (not the latents')
     patience: int = 5000  # steps without a better evaluation before the best is reloaded

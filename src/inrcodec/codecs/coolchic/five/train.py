@@ -131,13 +131,16 @@ def evaluation(model: CoolChic5Model, loss: Loss, target: torch.Tensor, lmbda: f
 
 def selection_score(model: CoolChic5Model, loss: Loss, target: torch.Tensor,
                     s: CoolChic5Settings, levels: int) -> float:
-    """How the warm-up ranks its candidates: D + w lmbda R with w = `warmup_rate_weight`.
+    """How the warm-up ranks its candidates: D + w lmbda R with w = `warmup_rate_weight`
+    (default 0.5; 1 is 5.0's rule, the real objective).
 
-    At w = 1 (5.0's rule) a candidate that has already zeroed a latent level wins on a
-    lower rate by a hair, and the main phase cannot bring the level back: its rate keeps
-    falling but its distortion stalls (kodim23 at lmbda 4e-3: 29.8 dB against 31.3 from the
-    candidate that kept it; benchmarks/results/coolchic_selection.md). The main phase lowers
-    the rate of every candidate a lot, so the warm-up's rate counts for less."""
+    At w = 1 a candidate that has already zeroed a latent level can win on a lower rate by a
+    hair, and the main phase cannot bring the level back: its rate keeps falling but its
+    distortion stalls (kodim23 at half size, lmbda 4e-3: the finest level all zero, 29.8 dB,
+    where the candidate that kept it ends at 31.2 dB;
+    benchmarks/results/coolchic_vs_cc501_w05.md). The main phase lowers every candidate's
+    rate a lot (by 30-45 % there), so the warm-up's rate says less about where a candidate
+    ends than its distortion does."""
     d, r = real_terms(model, loss, target, levels)
     return d + s.warmup_rate_weight * s.lmbda * r
 
