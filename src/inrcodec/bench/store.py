@@ -195,7 +195,8 @@ class Store:
             write_bytes(path, new)
             with self.conn:
                 self.conn.execute("UPDATE results SET bytes=?, bpp=? WHERE job_id=?",
-                                  (len(new), bpp * len(new) / nbytes, job_id))
+                                  (len(new), bpp * len(new) / nbytes if nbytes else bpp,
+                                   job_id))
             rewritten += 1
             saved += len(data) - len(new)
         return rewritten, saved, missing
