@@ -188,9 +188,11 @@ class Store:
             if path is None or not path.is_file():
                 missing += 1
                 continue
-            data = path.read_bytes()
-            if len(data) < 5 or data[4] >= FORMAT_VERSION:
+            with open(path, "rb") as fh:  # the version byte first: most files are current
+                head = fh.read(5)
+            if len(head) < 5 or head[4] >= FORMAT_VERSION:
                 continue
+            data = path.read_bytes()
             new = repack(data)
             write_bytes(path, new)
             with self.conn:
