@@ -3,9 +3,12 @@ current format and their rows' bytes and bpp, so that one grid never compares tw
 
 from __future__ import annotations
 
+import pytest
+
 import inrcodec
 from conftest import ROOT
 from inrcodec.bench.store import Store
+from inrcodec.errors import DecodeError
 
 GOLDEN = ROOT / "tests" / "golden"
 
@@ -34,3 +37,17 @@ def test_stored_version_1_files_are_rewritten_with_their_rows(tmp_path):
         row = {r["job_id"]: r for r in store.rows()}["a"]
         assert row["bytes"] == len(new) and abs(row["bpp"] - 8 * len(new) / pixels) < 1e-12
         assert store.repack_inr_files() == (0, 0, 1)  # nothing left to rewrite
+
+
+def test_a_damaged_stored_file_is_named(tmp_path):
+    old = bytearray((GOLDEN / "siren.inr").read_bytes())
+    old[40] ^= 1  # the CRC no longer matches
+    with Store(tmp_path / "r.sqlite") as store:
+        (store.artifacts_dir / "a").mkdir(parents=True)
+        (store.artifacts_dir / "a" / "encoded.inr").write_bytes(bytes(old))
+        with store.conn:
+            store.conn.execute("INSERT INTO results (job_id, kind, status, encoded_path, bytes, "
+                               "bpp) VALUES ('a', 'inr', 'done', 'a/encoded.inr', 10, 1.0)")
+        with pytest.raises(DecodeError, match="stored file .*encoded.inr of job a: corrupt"):
+            store.repack_inr_files()
+        assert (store.artifacts_dir / "a" / "encoded.inr").read_bytes() == bytes(old)

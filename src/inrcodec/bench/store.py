@@ -25,7 +25,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DecodeError
 from ..io import write_bytes
 from .grid import Job
 from .job import Outcome
@@ -193,7 +193,10 @@ class Store:
             if len(head) < 5 or head[4] >= FORMAT_VERSION:
                 continue
             data = path.read_bytes()
-            new = repack(data)
+            try:
+                new = repack(data)
+            except DecodeError as exc:
+                raise DecodeError(f"stored file {path} of job {job_id}: {exc}") from None
             write_bytes(path, new)
             with self.conn:
                 self.conn.execute("UPDATE results SET bytes=?, bpp=? WHERE job_id=?",
