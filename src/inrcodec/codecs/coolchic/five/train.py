@@ -137,7 +137,7 @@ def selection_score(model: CoolChic5Model, loss: Loss, target: torch.Tensor,
     At w = 1 a candidate that has already zeroed a latent level can win on a lower rate by a
     hair, and the main phase cannot bring the level back: its rate keeps falling but its
     distortion stalls (kodim23 at half size, lmbda 4e-3: the finest level all zero, 29.8 dB,
-    where the candidate that kept it ends at 31.2 dB;
+    where the candidate that kept it, traced alone, ends at 31.3 dB;
     benchmarks/results/coolchic_vs_cc501_w05_fmt2.md). The main phase lowers every candidate's
     rate a lot (by 30-45 % there), so the warm-up's rate says less about where a candidate
     ends than its distortion does."""
