@@ -139,7 +139,7 @@ def selection_score(model: CoolChic5Model, loss: Loss, target: torch.Tensor,
     distortion stalls (kodim23 at half size, lmbda 4e-3: the finest level all zero, 29.8 dB,
     where the candidate that kept it, traced alone, ends at 31.3 dB;
     benchmarks/results/coolchic_vs_cc501_w05_fmt2.md). The main phase lowers every candidate's
-    rate a lot (by 30-45 % there), so the warm-up's rate says less about where a candidate
+    rate a lot (by 27-46 % there), so the warm-up's rate says less about where a candidate
     ends than its distortion does."""
     d, r = real_terms(model, loss, target, levels)
     return d + s.warmup_rate_weight * s.lmbda * r
