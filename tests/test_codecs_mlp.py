@@ -174,6 +174,28 @@ def test_compile_is_automatic_only_for_long_runs():
     assert wants_compile(True, 1, 1, 1) and not wants_compile(False, 512 * 768, 10**6, 1)
 
 
+def test_compiled_keeps_inductors_cache_in_the_users_cache_folder(monkeypatch, tmp_path):
+    from inrcodec.compiling import compiled
+
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    compiled(torch.sin)  # torch.compile compiles at the first call: nothing compiled here
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "inrcodec" / "torchinductor")
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "mine"))
+    compiled(torch.sin)  # the user's choice stands
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "mine")
+
+
+def test_bf16_autocast_is_autocast_only_when_asked():
+    from inrcodec.compiling import bf16_autocast
+
+    a, b = torch.randn(4, 4), torch.randn(4, 4)
+    with bf16_autocast("cpu", True):
+        assert torch.is_autocast_enabled("cpu") and (a @ b).dtype == torch.bfloat16
+    with bf16_autocast("cpu", False):  # no autocast context at all (see the docstring)
+        assert not torch.is_autocast_enabled("cpu") and (a @ b).dtype == torch.float32
+
+
 @pytest.mark.slow
 def test_compiled_training_gives_a_file_like_eager(small):
     """torch.compile'd fit (compiled for real: ~10-60 s, once) decodes and matches eager."""

@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from ...compiling import bf16_autocast
 from ...fitting import Schedule, clip_gradients, train
 from ...image import Image
 from ...losses import Loss
@@ -115,7 +116,7 @@ def objective(model: CoolChicModel, loss: Loss, target: torch.Tensor, settings: 
               ) -> tuple[torch.Tensor, torch.Tensor]:
     """(D + lmbda * R / pixels, reconstruction) with the latents through proxy `mode`
     (settings.noise_type for the soft-round noise); D in float32 even under bf16."""
-    with torch.autocast(target.device.type, dtype=torch.bfloat16, enabled=bf16):
+    with bf16_autocast(target.device.type, bf16):
         img, bits = model(mode, temperature, noise, settings.noise_type)
     img = img.float()
     return loss(img, target) + settings.lmbda * bits / model.num_pixels, img

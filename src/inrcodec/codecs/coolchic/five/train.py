@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from ....compiling import compiled, wants_compile
+from ....compiling import bf16_autocast, compiled, wants_compile
 from ....fitting import train
 from ....image import Image
 from ....losses import Loss
@@ -157,7 +157,7 @@ def soft_forward(s: CoolChic5Settings, device_type: str, compile_: bool) -> Forw
 
     def forward(model: CoolChic5Model, mode: str, temp: torch.Tensor, noise: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        with torch.autocast(device_type, dtype=torch.bfloat16, enabled=s.bf16):
+        with bf16_autocast(device_type, s.bf16):
             img, bits = model(mode, temp, noise)
         return img.float(), bits.float()
 
@@ -185,7 +185,7 @@ def make_step(model: CoolChic5Model, loss: Loss, target: torch.Tensor, s: CoolCh
 
         def fn(model: CoolChic5Model, mode: str, temp: torch.Tensor, noise: torch.Tensor
                ) -> tuple[torch.Tensor, torch.Tensor]:
-            with torch.autocast(target.device.type, dtype=torch.bfloat16, enabled=s.bf16):
+            with bf16_autocast(target.device.type, s.bf16):
                 img, bits = model.render(fixed).clamp(0, 1), model.bits(fixed)
             return img.float(), bits.float()
     else:
