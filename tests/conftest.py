@@ -15,6 +15,8 @@ from inrcodec.io import read_image
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 SAMPLE = ROOT / "src" / "inrcodec" / "data" / "kodim23_192x128.png"
+# tests compile into a cache of their own (kept between runs), never the user's
+os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(ROOT / ".pytest_cache" / "torchinductor"))
 
 
 @pytest.fixture(scope="session")
