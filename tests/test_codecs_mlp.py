@@ -186,41 +186,6 @@ def test_compiled_keeps_inductors_cache_in_the_users_cache_folder(monkeypatch, t
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "mine")
 
 
-def test_compiled_marks_its_graph_warm_after_its_second_call(monkeypatch, tmp_path):
-    from inrcodec import compiling
-
-    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr(torch, "compile", lambda fn, **kw: lambda *a: fn(*a))  # no compiling
-    sources = tmp_path / "src"
-    sources.mkdir()
-    (sources / "m.py").write_text("x = 1\n")
-    key = compiling.graph_key("codec", 32, 32, sources=sources)
-    step = compiling.compiled(torch.sin, graph_key=key)
-    step(torch.zeros(1))
-    assert not compiling.is_warm(key)  # a step's backward is compiled after its first call
-    step(torch.zeros(1))
-    assert compiling.is_warm(key) and (tmp_path / compiling.WARM_FILE).read_text() == key + "\n"
-    step(torch.zeros(1))
-    compiling.mark_warm(key)  # written once
-    assert (tmp_path / compiling.WARM_FILE).read_text() == key + "\n"
-    (sources / "m.py").write_text("x = 2\n")  # another source: another key
-    assert not compiling.is_warm(compiling.graph_key("codec", 32, 32, sources=sources))
-    assert compiling.graph_key("codec", 32, 48, sources=sources) != key
-
-    def broken(fn, **kw):
-        def run(*args):
-            raise RuntimeError("no C++ compiler")
-        return run
-
-    monkeypatch.setattr(torch, "compile", broken)
-    other = compiling.graph_key("codec", 64, 64)
-    step = compiling.compiled(torch.sin, graph_key=other)
-    with pytest.warns(RuntimeWarning, match="eager mode"):
-        step(torch.zeros(1))
-    step(torch.zeros(1))
-    assert not compiling.is_warm(other)  # eager after a failure: nothing in the cache
-
-
 def test_bf16_autocast_is_autocast_only_when_asked():
     from inrcodec.compiling import bf16_autocast
 

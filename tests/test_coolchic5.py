@@ -42,9 +42,8 @@ from inrcodec.codecs.coolchic.five.train import (
     run_phase,
     selection_score,
     soft_forward,
-    step_graph_key,
 )
-from inrcodec.compiling import is_warm, mark_warm, wants_compile
+from inrcodec.compiling import wants_compile
 from inrcodec.errors import ConfigError, DecodeError
 from inrcodec.losses import parse_loss
 
@@ -141,7 +140,7 @@ def test_warmup_ranks_candidates_with_the_rate_weighted(small):
     assert selection_score(model, loss, target, s, 255) == pytest.approx(d + 0.5 * s.lmbda * r)
 
 
-def test_compiled_step_is_one_graph_and_lowers_the_objective(small, monkeypatch, tmp_path):
+def test_compiled_step_is_one_graph_and_lowers_the_objective(small, monkeypatch):
     """compile: the step is traced as one graph (fullgraph: a graph break would fail the
     compilation and fall back to eager with a warning) and trains as eager does. Traced by
     AOTAutograd without inductor's code generation, which would cost ~1 min here
@@ -161,7 +160,6 @@ def test_compiled_step_is_one_graph_and_lowers_the_objective(small, monkeypatch,
         return real(fn, backend=recorded, fullgraph=True, dynamic=False)
 
     monkeypatch.setattr(torch, "compile", traced)
-    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))  # the warm mark below
     s = CoolChic5Settings(lmbda=1e-3)
     target = small.data.unsqueeze(0)
     loss = parse_loss("mse")
@@ -170,10 +168,9 @@ def test_compiled_step_is_one_graph_and_lowers_the_objective(small, monkeypatch,
     before = evaluation(CoolChic5Model(s, small.height, small.width, small.channels), loss,
                         target, s.lmbda, 255)()
     after = {}
-    key = step_graph_key(s, "cpu", small.height, small.width, small.channels)
     for comp in (False, True):
         # one forward for two models, as the warm-up's candidates share it: compiled once
-        forward = soft_forward(s, "cpu", comp, key)
+        forward = soft_forward(s, "cpu", comp)
         torch.manual_seed(1)
         run_phase(CoolChic5Model(s, small.height, small.width, small.channels), loss, target, s,
                   replace(phase, steps=3), 255, forward=forward)
@@ -188,32 +185,15 @@ def test_compiled_step_is_one_graph_and_lowers_the_objective(small, monkeypatch,
     assert len(seen) == 1 and after[True] == pytest.approx(after[False], rel=0.1)
     targets = [str(n.target) for g in graphs for n in g.graph.nodes]
     assert len(graphs) == 1 and not [t for t in targets if "autocast" in t]
-    assert is_warm(key)  # what the next encode's auto-compile rule reads
 
 
-def test_compile_is_automatic_only_for_long_encodes(cc5_file, monkeypatch, tmp_path):
-    from inrcodec.codecs.coolchic.five.train import (
-        COMPILE_MIN_PIXEL_STEPS,
-        COMPILE_MIN_PIXEL_STEPS_WARM,
-    )
+def test_compile_is_automatic_only_for_long_encodes(cc5_file):
+    from inrcodec.codecs.coolchic.five.train import COMPILE_MIN_PIXEL_STEPS
 
     assert cc5_file.log["compiled"] is False  # a 48 x 40 image: not worth a compilation
     assert not wants_compile(None, 384 * 256, 2000, COMPILE_MIN_PIXEL_STEPS)
     assert wants_compile(None, 768 * 512, 2000, COMPILE_MIN_PIXEL_STEPS)
     assert wants_compile(True, 48 * 40, 10, COMPILE_MIN_PIXEL_STEPS)
-    # once inductor's cache holds the step's graph, a half-size Kodak encode compiles
-    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path))
-    s = CoolChic5Settings()
-    key = step_graph_key(s, "cpu", 256, 384, 3)
-    rule = dict(key=key, warm_min_pixel_steps=COMPILE_MIN_PIXEL_STEPS_WARM)
-    assert not wants_compile(None, 384 * 256, 2000, COMPILE_MIN_PIXEL_STEPS, **rule)
-    mark_warm(key)
-    assert is_warm(key) and wants_compile(None, 384 * 256, 2000, COMPILE_MIN_PIXEL_STEPS, **rule)
-    assert not wants_compile(False, 384 * 256, 2000, COMPILE_MIN_PIXEL_STEPS, **rule)
-    # another size or architecture is another graph
-    assert step_graph_key(s, "cpu", 256, 384, 1) != key
-    assert step_graph_key(replace(s, decoder="mop"), "cpu", 256, 384, 3) != key
-    assert step_graph_key(replace(s, lmbda=0.02), "cpu", 256, 384, 3) == key  # not in the graph
 
 
 def test_soap_updates_the_networks_in_the_eigenbasis():

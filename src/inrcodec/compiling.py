@@ -11,15 +11,11 @@ Inductor keeps what it compiles on disk and reuses it for the same graph (a warm
 a 256x256 `coolchic` step takes ~5 s, a cold one ~60 s). Its default place is under the
 system's temporary folder, which many systems empty at boot; `compiled` points it at the
 user's cache folder instead (`persistent_cache_dir`) unless TORCHINDUCTOR_CACHE_DIR is set.
-A compiled function given a `graph_key` records the key there once it has run, so that a
-later run of the same graph knows the cache holds it (`is_warm`) and can compile from a lower
-threshold: a warm compilation is repaid by far fewer steps than a cold one.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import warnings
 from collections.abc import Callable
@@ -29,15 +25,11 @@ from typing import Any
 import torch
 
 
-def wants_compile(setting: bool | None, pixels: int, steps: int, min_pixel_steps: int, *,
-                  key: str | None = None, warm_min_pixel_steps: int | None = None) -> bool:
+def wants_compile(setting: bool | None, pixels: int, steps: int, min_pixel_steps: int) -> bool:
     """The `compile` setting: True/False as given; None (auto) when pixels x steps reaches
-    `min_pixel_steps`, or `warm_min_pixel_steps` where the graph `key` is known to be in
-    inductor's cache (`is_warm`)."""
+    `min_pixel_steps`."""
     if setting is not None:
         return bool(setting)
-    if key is not None and warm_min_pixel_steps is not None and is_warm(key):
-        return pixels * steps >= warm_min_pixel_steps
     return pixels * steps >= min_pixel_steps
 
 
@@ -52,64 +44,18 @@ def persistent_cache_dir() -> Path | None:
     return Path(base) / "inrcodec" / "torchinductor"
 
 
-def cache_dir() -> Path | None:
-    """Inductor's cache folder for our compilations: TORCHINDUCTOR_CACHE_DIR, set to
-    `persistent_cache_dir` first if the user has not chosen one."""
+def compiled(fn: Callable[..., Any], **options: Any) -> Callable[..., Any]:
+    """`fn` through torch.compile(fn, dynamic=False, **options), with eager `fn` from the
+    first failure on; inductor's on-disk cache in `persistent_cache_dir` unless the user
+    chose another (TORCHINDUCTOR_CACHE_DIR)."""
     place = persistent_cache_dir()
     if place is not None:
         os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(place))
-    chosen = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
-    return Path(chosen) if chosen else None
-
-
-WARM_FILE = "inrcodec-warm-graphs.txt"  # in cache_dir(): one graph key a line
-
-
-def graph_key(*parts: Any, sources: Path | None = None) -> str:
-    """A name for one compiled graph: `parts` (codec, architecture, image size...), torch's
-    version and the Python sources below `sources` that the graph is traced from (a changed
-    source may change the graph, so it gets a new key)."""
-    digest = hashlib.sha256(repr((parts, torch.__version__)).encode())
-    if sources is not None:
-        for f in sorted(sources.rglob("*.py")):
-            digest.update(f.read_bytes())
-    return digest.hexdigest()[:32]
-
-
-def is_warm(key: str) -> bool:
-    """Whether a compiled function with this key has run with the current cache folder."""
-    folder = cache_dir()
-    try:
-        return folder is not None and key in (folder / WARM_FILE).read_text().split()
-    except OSError:
-        return False
-
-
-def mark_warm(key: str) -> None:
-    folder = cache_dir()
-    if folder is None or is_warm(key):
-        return
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with open(folder / WARM_FILE, "a") as f:  # one short append: atomic between processes
-            f.write(key + "\n")
-    except OSError:
-        pass  # a read-only cache folder: only the next run's threshold is affected
-
-
-def compiled(fn: Callable[..., Any], *, graph_key: str | None = None,
-             **options: Any) -> Callable[..., Any]:
-    """`fn` through torch.compile(fn, dynamic=False, **options), with eager `fn` from the
-    first failure on; inductor's cache in `cache_dir`, and `graph_key` marked warm there at
-    the second compiled call (a training step's backward graph is compiled at its first
-    backward, which comes between the two)."""
-    cache_dir()
     current: list[Callable[..., Any]] = [torch.compile(fn, dynamic=False, **options)]
-    pending: list[Any] = [graph_key, 0]
 
     def call(*args: Any) -> Any:
         try:
-            out = current[0](*args)
+            return current[0](*args)
         except Exception as exc:  # any compiler failure: fall back to eager and go on
             if current[0] is fn:
                 raise
@@ -117,12 +63,6 @@ def compiled(fn: Callable[..., Any], *, graph_key: str | None = None,
                           "eager mode", RuntimeWarning, stacklevel=2)
             current[0] = fn
             return fn(*args)
-        if pending[0] is not None and current[0] is not fn:
-            pending[1] += 1
-            if pending[1] == 2:
-                mark_warm(pending[0])
-                pending[0] = None
-        return out
 
     return call
 

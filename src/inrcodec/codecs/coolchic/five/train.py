@@ -28,12 +28,11 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
 
-from ....compiling import bf16_autocast, compiled, graph_key, is_warm, wants_compile
+from ....compiling import bf16_autocast, compiled, wants_compile
 from ....fitting import train
 from ....image import Image
 from ....losses import Loss
@@ -46,9 +45,6 @@ BLOCK = 100  # schedules move once per block, as 5.0's (which moves them at vali
 # the faster steps repay a first compilation with an empty inductor cache (~1 min);
 # benchmarks/results/coolchic_compile.md
 COMPILE_MIN_PIXEL_STEPS = 300_000_000
-# ... and from this many where inductor's cache already holds the step's graph (`is_warm`): a
-# warm compilation costs ~5 s, repaid by ~20M pixel-steps
-COMPILE_MIN_PIXEL_STEPS_WARM = 40_000_000
 CANDIDATES = (5, 2)
 
 
@@ -153,20 +149,11 @@ Forward = Callable[[CoolChic5Model, str, torch.Tensor, torch.Tensor],
                    tuple[torch.Tensor, torch.Tensor]]
 
 
-def step_graph_key(s: CoolChic5Settings, device_type: str, height: int, width: int,
-                   channels: int) -> str:
-    """The compiled step's name in inductor's cache: what its graph depends on."""
-    return graph_key("coolchic", device_type, height, width, channels, s.decoder,
-                     s.hyperlatents, s.ifce, s.preconcat, s.stabilisers, s.bf16,
-                     torch.get_num_threads(), sources=Path(__file__).resolve().parents[1])
-
-
-def soft_forward(s: CoolChic5Settings, device_type: str, compile_: bool,
-                 key: str | None = None) -> Forward:
+def soft_forward(s: CoolChic5Settings, device_type: str, compile_: bool) -> Forward:
     """(model, mode, temperature, noise) -> (image, rate in bits): the step of the phases that
     train the latents. One function for every model and phase of an encode, so that with
     `compile_` it is compiled once (the warm-up's five candidates and the main phase reuse
-    the graph); `key` (`step_graph_key`) is marked warm once it has run."""
+    the graph)."""
 
     def forward(model: CoolChic5Model, mode: str, temp: torch.Tensor, noise: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -178,7 +165,7 @@ def soft_forward(s: CoolChic5Settings, device_type: str, compile_: bool,
         return forward
     # fullgraph: a graph break (which would leave most of the step eager) fails the
     # compilation instead, and `compiled` warns and trains eagerly
-    return compiled(forward, graph_key=key, fullgraph=True,
+    return compiled(forward, fullgraph=True,
                     options={"layout_optimization": False, "fallback_random": True})
 
 
@@ -251,13 +238,10 @@ def fit(image: Image, loss: Loss, s: CoolChic5Settings, *, device: torch.device,
     levels = (1 << image.bit_depth) - 1
     p = plan(s)
     warm, main, final = phases(s, p)
-    key = step_graph_key(s, device.type, h, w, c)
-    warm_cache = is_warm(key)
-    comp = wants_compile(s.compile, h * w, s.iterations, COMPILE_MIN_PIXEL_STEPS, key=key,
-                         warm_min_pixel_steps=COMPILE_MIN_PIXEL_STEPS_WARM)
-    forward = soft_forward(s, device.type, comp, key)
+    comp = wants_compile(s.compile, h * w, s.iterations, COMPILE_MIN_PIXEL_STEPS)
+    forward = soft_forward(s, device.type, comp)
     log: dict[str, Any] = {"plan": {"warmup": p.warmup, "main": p.main, "final": p.final},
-                           "compiled": comp, "compile_cache_warm": warm_cache}
+                           "compiled": comp}
     t = time.perf_counter()
     if p.warmup:
         n1, n2 = CANDIDATES
