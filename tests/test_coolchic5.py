@@ -436,7 +436,7 @@ def test_rd_refinement_never_raises_the_cost(small):
             after = ev.cost(name, k)
             assert after <= searched, name
             ev.refresh(name)  # the cached parts are the model's: recomputing changes nothing
-            assert ev.cost(name, k) == pytest.approx(after, rel=1e-6)
+            assert ev.cost(name, k) == after
             assert moves >= 0
     s2, model2 = _trained(small)
     q = quantize(model2, parse_loss("mse"), target, s2)
@@ -447,6 +447,26 @@ def test_rd_refinement_never_raises_the_cost(small):
         ws, bs = module_tensors(model2, name)
         for t, k in [(t, kw) for t in ws] + [(t, kb) for t in bs]:
             assert torch.equal(t * 2.0 ** k, torch.round(t * 2.0 ** k)), name
+
+
+def test_rdoq_restores_cached_costs_exactly_as_a_refresh_would(small, monkeypatch):
+    """RDOQ puts back the cost parts it measured at the best value instead of computing them
+    again: the same moves, integers and costs as recomputing after every integer."""
+    target = small.data.unsqueeze(0)
+    results = []
+    for recompute in (False, True):
+        if recompute:
+            def restore(self, state, refresh=Evaluator.refresh):
+                for name in ("ifce", "upsampling"):  # every cached part, from the model
+                    refresh(self, name)
+
+            monkeypatch.setattr(Evaluator, "restore", restore)
+        s, model = _trained(small, steps=20)
+        q = quantize(model, parse_loss("mse"), target, s)
+        results.append((q.moves, q.rdoq_cost, [t.clone() for t in model.network_parameters()]))
+    (m0, c0, p0), (m1, c1, p1) = results
+    assert m0 == m1 > 0 and c0 == c1
+    assert all(torch.equal(a, b) for a, b in zip(p0, p1, strict=True))
 
 
 def test_step_search_out_of_time_keeps_the_usual_steps(small):

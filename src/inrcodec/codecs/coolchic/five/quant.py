@@ -107,6 +107,15 @@ class Evaluator:
             self.ups = self._upsampled()
         self.image_cost = self.distortion()
 
+    def state(self) -> tuple:
+        """The cached parts of the cost (refresh replaces them, never edits them in place)."""
+        return self.ctx, self.latent_bits, self.ups, self.image_cost
+
+    def restore(self, state: tuple) -> None:
+        """Back to a `state()`, for parameters set back to the values it was taken at: the
+        same numbers a refresh would compute again."""
+        self.ctx, self.latent_bits, self.ups, self.image_cost = state
+
     def cost(self, name: str, k: tuple[int, int]) -> float:
         return self.image_cost + self.lmbda * (self.latent_bits + self.weight_bits(name, k)) \
             / self.model.num_pixels
@@ -188,7 +197,7 @@ def rdoq_module(ev: Evaluator, name: str, k: tuple[int, int], gen: torch.Generat
             j, i = flat[n]
             view, q = group[j].view(-1), ints[j]
             start = int(q[i])
-            best_q, best_c, best_b = start, cost(bits), bits
+            best_q, best_c, best_b, best_state = start, cost(bits), bits, ev.state()
             for sign in (-1, 1):
                 for m in range(1, RDOQ_REACH + 1):
                     v = start + sign * m
@@ -200,13 +209,13 @@ def rdoq_module(ev: Evaluator, name: str, k: tuple[int, int], gen: torch.Generat
                     ev.refresh(name)
                     c = cost(b)
                     if c < best_c:
-                        best_q, best_c, best_b = v, c, b
+                        best_q, best_c, best_b, best_state = v, c, b, ev.state()
                     else:
                         break
             q[i] = best_q
             view[i] = best_q * step
             bits = best_b
-            ev.refresh(name)
+            ev.restore(best_state)  # what a refresh would compute again, for a third less work
             moves += best_q != start
     return moves
 
