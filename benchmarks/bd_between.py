@@ -10,15 +10,24 @@ A curve is named as in the store's `curve` column (`inrcodec report` lists them)
 "coolchic-v2:fast|mse", "avif". Prints "images | mean BD-rate % | mean BD-PSNR dB | per image".
 Negative: the second curve needs fewer bits at equal PSNR. The inrcodec report compares curves
 of one store averaged over images; this compares two stores image by image.
+
+Either side may also be the rows of a side-by-side benchmark (`coolchic_vs_cc501.py`'s .jsonl,
+one encode a row with image, protocol, bpp and psnr), its curve a filter of key=value pairs,
+e.g. `coolchic` at 2000 iterations against AVIF:
+
+    python benchmarks/bd_between.py runs/cc-default.sqlite avif \
+        benchmarks/results/coolchic_vs_cc501_w05_fmt2.jsonl "side=ours,itr=2000"
 """
 
 from __future__ import annotations
 
+import json
 import statistics
 import sys
 from pathlib import Path
 
 from inrcodec.bench.bdrate import bd
+from inrcodec.bench.protocols import protocol
 from inrcodec.bench.store import Store
 from inrcodec.errors import InrCodecError
 
@@ -28,6 +37,31 @@ Curves = dict[str, tuple[list[float], list[float]]]  # image -> (bpp, metric) po
 def store_rows(path: str | Path) -> list[dict]:
     with Store.open(path) as store:
         return store.rows("done")
+
+
+def jsonl_rows(path: str | Path, curve: str) -> list[dict]:
+    """A side-by-side benchmark's rows that match `curve` ("key=value,..."), as store rows:
+    the image named as a bench store names it (kodim01@1/2 for kodak6-half), seed 0."""
+    try:
+        wanted = dict(kv.split("=", 1) for kv in curve.split(","))
+    except ValueError:
+        raise InrCodecError(f"{curve!r}: a .jsonl curve is key=value pairs, comma "
+                            "separated") from None
+    out = []
+    for line in Path(path).read_text().splitlines():
+        r = json.loads(line) if line.strip() else {}
+        if not r or any(str(r.get(k)) != v for k, v in wanted.items()):
+            continue
+        p = protocol(r["protocol"])
+        suffix = (f"@1/{p.reduce}" if p.reduce > 1 else "") + (
+            "[{},{},{},{}]".format(*p.crop) if p.crop else "")
+        out.append({"curve": curve, "image": r["image"] + suffix, "seed": 0,
+                    "bpp": r["bpp"], "psnr": r["psnr"]})
+    return out
+
+
+def rows_of(path: str, curve: str) -> list[dict]:
+    return jsonl_rows(path, curve) if path.endswith(".jsonl") else store_rows(path)
 
 
 def curves_by_image(rows: list[dict], curve: str, metric: str = "psnr") -> Curves:
@@ -62,13 +96,14 @@ def main() -> None:
         return
     if len(sys.argv) != 5:
         print("usage: bd_between.py ANCHOR_STORE ANCHOR_CURVE TEST_STORE TEST_CURVE "
-              "(stores: .sqlite databases or .json exports)", file=sys.stderr)
+              "(stores: .sqlite databases, .json exports or side-by-side .jsonl rows)",
+              file=sys.stderr)
         sys.exit(2)
     curves = []
     for path, name in (sys.argv[1:3], sys.argv[3:5]):
         try:
-            rows = store_rows(path)
-        except InrCodecError as exc:
+            rows = rows_of(path, name)
+        except (InrCodecError, OSError, KeyError, json.JSONDecodeError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(2)
         have = sorted({r["curve"] for r in rows})

@@ -232,3 +232,30 @@ def test_report_of_a_converted_export(name, tmp_path):
     assert len(timing) == 1 + len({r["curve"] for r in rows})
     curves = (tmp_path / "r" / "curves.csv").read_text()
     assert all(r["curve"] in curves for r in rows)
+
+
+def _bd_between():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bd_between",
+                                                  ROOT / "benchmarks" / "bd_between.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_bd_between_reads_side_by_side_rows_against_a_store():
+    """benchmarks/bd_between.py: the side-by-side benchmark's .jsonl rows (kodak6-half, named
+    kodim01 there) meet a bench store's images (kodim01@1/2) image by image."""
+    from inrcodec.errors import InrCodecError
+
+    bd = _bd_between()
+    rows = bd.rows_of(str(RESULTS / "coolchic_vs_cc501.jsonl"), "side=ref,itr=2000")
+    assert len(rows) == 24 and {r["image"] for r in rows} == {
+        f"kodim{n:02d}@1/2" for n in (1, 3, 8, 15, 20, 23)}
+    avif = bd.curves_by_image(bd.store_rows(RESULTS / "coolchic-v1-kodak6-half.store.json"),
+                              "avif")
+    cells = bd.bd_cells(avif, bd.curves_by_image(rows, "side=ref,itr=2000"))
+    assert cells.startswith("6 | ")
+    with pytest.raises(InrCodecError, match="key=value"):
+        bd.jsonl_rows(RESULTS / "coolchic_vs_cc501.jsonl", "side")
