@@ -440,13 +440,27 @@ def test_rd_refinement_never_raises_the_cost(small):
             assert moves >= 0
     s2, model2 = _trained(small)
     q = quantize(model2, parse_loss("mse"), target, s2)
-    assert q.rdoq_cost <= q.cost and q.moves > 0
+    assert q.rdoq_cost <= q.cost and q.moves > 0 and q.rdoq_ran
+    assert 0 < q.weight_share < 1
     for name, (kw, kb) in q.steps.items():  # the weights sit on their grids
         from inrcodec.codecs.coolchic.five.model import module_tensors
 
         ws, bs = module_tensors(model2, name)
         for t, k in [(t, kw) for t in ws] + [(t, kb) for t in bs]:
             assert torch.equal(t * 2.0 ** k, torch.round(t * 2.0 ** k)), name
+
+
+def test_rdoq_runs_only_where_the_weights_share_of_the_rate_is_large_enough(small):
+    target = small.data.unsqueeze(0)
+    runs = {}
+    for least in (0.0, 0.999):
+        s, model = _trained(small, steps=20)
+        q = quantize(model, parse_loss("mse"), target, replace(s, rdoq_min_share=least))
+        runs[least] = q
+    assert runs[0.0].rdoq_ran and runs[0.0].moves > 0
+    skipped = runs[0.999]
+    assert not skipped.rdoq_ran and skipped.moves == 0 and skipped.rdoq_cost == skipped.cost
+    assert skipped.weight_share == runs[0.0].weight_share < 0.999  # same model, same steps
 
 
 def test_rdoq_restores_cached_costs_exactly_as_a_refresh_would(small, monkeypatch):
@@ -488,6 +502,7 @@ def test_step_search_out_of_time_keeps_the_usual_steps(small):
     ({"temperature": (0.3,)}, "temperature"), ({"noise": (0.2, 3)}, "noise"),
     ({"ifce": "yes"}, "ifce"), ({"lmbda": -1}, "lmbda"), ({"lr": 0}, "learning"),
     ({"grad_clip": float("nan")}, "grad_clip"), ({"eval_every": 0}, "eval_every"),
+    ({"rdoq_min_share": 1.5}, "rdoq_min_share"), ({"rdoq_min_share": "x"}, "rdoq_min_share"),
     ({"patience": -1}, "patience"), ({"ste_steps": 10}, "no setting"),
     ({"final_share": 0.9}, "final_share"), ({"compile": "yes"}, "compile"),
     ({"warmup_rate_weight": 1.5}, "warmup_rate_weight"),

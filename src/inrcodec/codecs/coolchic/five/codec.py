@@ -278,6 +278,8 @@ class CoolChic5(Codec):
             raise ConfigError(f"{n}: noise is (start, end) in [0, 2]")
         if not (number(s.warmup_rate_weight) and 0 <= s.warmup_rate_weight <= 1):
             raise ConfigError(f"{n}: warmup_rate_weight must be in [0, 1]")
+        if not (number(s.rdoq_min_share) and 0 <= s.rdoq_min_share <= 1):
+            raise ConfigError(f"{n}: rdoq_min_share must be in [0, 1]")
         if not (number(s.final_share) and 0 <= s.final_share <= 0.5):
             raise ConfigError(f"{n}: final_share must be in [0, 0.5]")
         for name in ("patience", "eval_every"):
@@ -331,7 +333,7 @@ class CoolChic5(Codec):
                 ev.refresh(name)
                 ev.cost(name, (8, 8))
             per = (time.perf_counter() - t) / 4
-        evals = (150 if settings.quantize_search else 4) + (2.5 * params if settings.rdoq else 0)
+        evals = (150 if settings.quantize_search else 4) + (2.3 * params if settings.rdoq else 0)
         return evals * per + 4e-6 * image.num_pixels + 0.3
 
     # -- coding --------------------------------------------------------------------------------
@@ -352,6 +354,8 @@ class CoolChic5(Codec):
         log["quantized_objective"] = q.cost
         log["rdoq_objective"] = q.rdoq_cost
         log["rdoq_moves"] = q.moves
+        log["rdoq_ran"] = q.rdoq_ran
+        log["weight_share"] = round(q.weight_share, 4)
         log["quant_evaluations"] = q.evaluations
         log["estimated_latent_bytes"] = round(q.latent_bits / 8)
         log["section_bytes"] = {k: len(v) for k, v in sections.items()}

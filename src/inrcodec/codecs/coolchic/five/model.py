@@ -53,6 +53,7 @@ class CoolChic5Settings:
     eval_every: int = 100  # steps between evaluations on rounded latents (keep-best)
     quantize_search: bool = True  # False: fixed 2^-8 / 2^-12 steps (fast, for tests)
     rdoq: bool = True  # refine the quantised weights on the real RD cost
+    rdoq_min_share: float = 0.0  # ... only where the weights are this share of the rate
     compile: bool | None = None  # torch.compile the training step; None: for long runs
     bf16: bool = False  # training forward under bf16 autocast
 

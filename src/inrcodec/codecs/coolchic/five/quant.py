@@ -48,6 +48,8 @@ class QuantResult:
     latent_bits: float
     moves: int  # integers RDOQ changed
     evaluations: int
+    weight_share: float  # the networks' estimated bits over theirs and the latents'
+    rdoq_ran: bool
 
 
 def group_bits(arrays: list[np.ndarray]) -> float:
@@ -235,10 +237,15 @@ def quantize(model: CoolChic5Model, loss: Loss, target: torch.Tensor, s: CoolChi
         for name in MODULES:
             steps[name], _ = search_steps(ev, name, not s.quantize_search)
         cost = total_cost(ev, steps)
+        weight_bits = sum(ev.weight_bits(n, steps[n]) for n in MODULES)
+        share = weight_bits / max(weight_bits + ev.latent_bits, 1e-9)
         moves = 0
-        if s.rdoq:
+        # RDOQ's gain grows with the weights' share of the file (benchmarks/results/
+        # coolchic_vs_cc501_w05_fmt2_rdoq.md); `rdoq_min_share` skips it where it cannot pay
+        run = s.rdoq and share >= s.rdoq_min_share
+        if run:
             gen = torch.Generator().manual_seed(seed)
             for name in ("arm", "ifce", "synthesis", "upsampling"):
                 moves += rdoq_module(ev, name, steps[name], gen)
         final = total_cost(ev, steps)
-    return QuantResult(steps, cost, final, ev.latent_bits, moves, ev.count)
+    return QuantResult(steps, cost, final, ev.latent_bits, moves, ev.count, share, run)
