@@ -104,7 +104,7 @@ def run_ours(src: Path, lmbda: float, itr: int, config: str, threads: int, prese
     info = json.loads(subprocess.run([exe, "info", str(inr), "--json"], check=True,
                                      capture_output=True, text=True).stdout)
     return row | measure(src, dec, inr.stat().st_size) | {
-        "macs_per_pixel": info.get("macs_per_pixel")}
+        "macs_per_pixel": info.get("macs_per_pixel"), "sections": info.get("sections")}
 
 
 def load_rows(path: Path) -> list[dict]:

@@ -516,7 +516,9 @@ def test_presets_and_defaults():
     assert set(CoolChic5.presets) == {"fast", "default", "slow"}
     fast = CoolChic5.make_settings("fast")
     assert fast.decoder == "lop" and fast.optimizer == "soap" and fast.grad_clip == 0.1
-    assert not fast.rdoq and CoolChic5.make_settings("default").rdoq
+    assert fast.rdoq and fast.rdoq_min_share == 0.15  # RDOQ where the weights weigh
+    default = CoolChic5.make_settings("default")
+    assert default.rdoq and default.rdoq_min_share == 0.0
     assert CoolChic5.make_settings("slow").iterations == 10000
 
 
