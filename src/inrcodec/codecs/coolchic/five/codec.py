@@ -235,9 +235,10 @@ class CoolChic5(Codec):
     setting_aliases = {"steps": "iterations"}  # its budget counts every training step
     decode_fields = ()  # the model description is in section h (`model_byte`)
     presets = {
-        # RDOQ's gain is ~5 % of the weights' share of the file (-0.3 % at lambda 1e-3, -0.6
-        # to -2.2 % at 2e-2) for ~7 % of a short encode's time: `fast` runs it where the
-        # weights are 15 % of the rate or more (coolchic_vs_cc501_w05_fmt2_rdoq.md)
+        # RDOQ's gain grows with the weights' share of the file: -0.3 % of the bytes at lambda
+        # 1e-3 (a share under 10 %), -0.6 to -2.2 % and +0.01 to +0.06 dB at 2e-2 (shares of
+        # 15-43 %), for ~7 % of a short encode's time: `fast` runs it from a 15 % share
+        # (coolchic_vs_cc501_w05_fmt2_rdoq.md)
         "fast": {"iterations": 2000, "rdoq_min_share": 0.15},
         "default": {"iterations": 5000},
         "slow": {"iterations": 10000},
