@@ -236,8 +236,8 @@ class CoolChic5(Codec):
     decode_fields = ()  # the model description is in section h (`model_byte`)
     presets = {
         # RDOQ's gain grows with the weights' share of the file: -0.3 % of the bytes at lambda
-        # 1e-3 (a share under 10 %), -0.6 to -2.2 % and +0.01 to +0.06 dB at 2e-2 (shares of
-        # 15-43 %), for ~7 % of a short encode's time: `fast` runs it from a 15 % share
+        # 1e-3 (speed-s1), -0.6 to -2.2 % and +0.01 to +0.06 dB at 2e-2 (the weights 15-43 % of
+        # the file there), for ~7 % of a short encode's time: `fast` runs it from a 15 % share
         # (coolchic_vs_cc501_w05_fmt2_rdoq.md)
         "fast": {"iterations": 2000, "rdoq_min_share": 0.15},
         "default": {"iterations": 5000},
