@@ -184,6 +184,11 @@ def test_compiled_keeps_inductors_cache_in_the_users_cache_folder(monkeypatch, t
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "mine"))
     compiled(torch.sin)  # the user's choice stands
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "mine")
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR")
+    (tmp_path / "file").write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))  # cannot hold a folder
+    compiled(torch.sin)  # no error: inductor's own default place
+    assert not os.environ.get("TORCHINDUCTOR_CACHE_DIR", "").startswith(str(tmp_path))
 
 
 def test_bf16_autocast_is_autocast_only_when_asked():

@@ -49,8 +49,12 @@ def compiled(fn: Callable[..., Any], **options: Any) -> Callable[..., Any]:
     first failure on; inductor's on-disk cache in `persistent_cache_dir` unless the user
     chose another (TORCHINDUCTOR_CACHE_DIR)."""
     place = persistent_cache_dir()
-    if place is not None:
-        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(place))
+    if place is not None and "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
+        try:
+            place.mkdir(parents=True, exist_ok=True)
+            os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(place)
+        except OSError:  # a read-only home: inductor's own default place
+            pass
     current: list[Callable[..., Any]] = [torch.compile(fn, dynamic=False, **options)]
 
     def call(*args: Any) -> Any:
