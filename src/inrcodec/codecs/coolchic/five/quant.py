@@ -222,8 +222,15 @@ def rdoq_module(ev: Evaluator, name: str, k: tuple[int, int], gen: torch.Generat
     return moves
 
 
-def total_cost(ev: Evaluator, steps: dict[str, tuple[int, int]]) -> float:
-    bits = sum(ev.weight_bits(n, steps[n]) for n in MODULES)
+def network_bits(ev: Evaluator, steps: dict[str, tuple[int, int]]) -> float:
+    """Every module's estimated weight bits at its steps."""
+    return sum(ev.weight_bits(n, steps[n]) for n in MODULES)
+
+
+def total_cost(ev: Evaluator, steps: dict[str, tuple[int, int]],
+               bits: float | None = None) -> float:
+    """The whole cost; `bits`: `network_bits` when the caller has them already."""
+    bits = network_bits(ev, steps) if bits is None else bits
     return ev.image_cost + ev.lmbda * (ev.latent_bits + bits) / ev.model.num_pixels
 
 
@@ -236,8 +243,8 @@ def quantize(model: CoolChic5Model, loss: Loss, target: torch.Tensor, s: CoolChi
         steps: dict[str, tuple[int, int]] = {}
         for name in MODULES:
             steps[name], _ = search_steps(ev, name, not s.quantize_search)
-        cost = total_cost(ev, steps)
-        weight_bits = sum(ev.weight_bits(n, steps[n]) for n in MODULES)
+        weight_bits = network_bits(ev, steps)
+        cost = total_cost(ev, steps, weight_bits)
         share = weight_bits / max(weight_bits + ev.latent_bits, 1e-9)
         moves = 0
         # RDOQ's gain grows with the weights' share of the file (benchmarks/results/
