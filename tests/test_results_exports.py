@@ -234,14 +234,17 @@ def test_report_of_a_converted_export(name, tmp_path):
     assert all(r["curve"] in curves for r in rows)
 
 
-def _bd_between():
+def _benchmark_script(name: str):
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("bd_between",
-                                                  ROOT / "benchmarks" / "bd_between.py")
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def _bd_between():
+    return _benchmark_script("bd_between")
 
 
 def test_bd_between_reads_side_by_side_rows_against_a_store():
@@ -259,3 +262,27 @@ def test_bd_between_reads_side_by_side_rows_against_a_store():
     assert cells.startswith("6 | ")
     with pytest.raises(InrCodecError, match="key=value"):
         bd.jsonl_rows(RESULTS / "coolchic_vs_cc501.jsonl", "side")
+
+
+def test_sinco_table_reads_table1_from_the_converged_export():
+    """benchmarks/sinco_table.py: each INR method's means are its rows' means, lambda comes back
+    on SINCO's scale from the loss, and the classical codecs are grouped by target rate."""
+    table = _benchmark_script("sinco_table")
+    export = RESULTS / "sinco" / "sinco-table1-converged.store.json"
+    rows = table.merged_rows([str(export), str(export)])  # a job in two stores counts once
+    assert len(rows) == len(rows_of(export))
+    coin = [r for r in rows if r["curve"] == "COIN|mse"]
+    methods = {m["curve"]: m for m in table.method_rows(rows)}
+    assert methods["COIN|mse"]["n"] == len(coin) == 10
+    assert methods["COIN|mse"]["psnr"] == pytest.approx(
+        sum(r["psnr"] for r in coin) / len(coin))
+    assert methods["COIN|mse"]["bpp_paper"] == pytest.approx(16 * 4367 / 240 / 240)
+    assert table.sinco_term("mse+1.736111111111111e-05*sinco", 57600) == (
+        pytest.approx(1.0), "labels")
+    assert table.sinco_term("mse+8.680555555555556e-05*sinco_g", 57600) == (
+        pytest.approx(5.0), "g(x)")
+    assert table.sinco_term("mse", 57600) == (0.0, "-")
+    assert {c["method"] for c in table.classical_rows(rows)} >= {"jpeg2000 @0.29",
+                                                                  "jpegxl @1.2"}
+    page = table.markdown(rows)
+    assert "| COIN | 0 | - | " in page and "The paper's Table 1" in page

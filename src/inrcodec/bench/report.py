@@ -170,7 +170,8 @@ def _html(out, db, rows, done, failed, images, curves, figures, bd_rows, found, 
     parts.append(
         "<p class='note'>Each point is the mean bpp and mean metric over the images above, at "
         "one rate point (whole-file bpp, headers included). Curves are compared only on the "
-        "images every curve has results for. PSNR is on the 8-bit RGB codes; MS-SSIM dB = "
+        "images every curve has results for. PSNR is on the integer codes at each image's bit "
+        "depth (peak 2^bits − 1: 255 for 8-bit images, 65535 for 16-bit slices); MS-SSIM dB = "
         "−10·log10(1−MS-SSIM); LPIPS (AlexNet) is lower-is-better.</p>")
 
     parts.append("<h2>Rate-distortion curves</h2>")
