@@ -6,7 +6,7 @@
 
 from .files import atomic_write, check_output_path, write_bytes
 from .images import image_to_pil, pil_to_image, read_image, write_image
-from .nifti import is_nifti, read_slice
+from .nifti import is_nifti, read_labels, read_slice
 
 __all__ = ["atomic_write", "check_output_path", "image_to_pil", "is_nifti", "pil_to_image",
-           "read_image", "read_slice", "write_bytes", "write_image"]
+           "read_image", "read_labels", "read_slice", "write_bytes", "write_image"]
