@@ -1,5 +1,7 @@
 """The README as a user reads it: every `inrcodec` command it shows names a real command with
-real options, and its Python examples run (on small stand-ins for its file names)."""
+real options, and its Python examples run (on small stand-ins for its file names). The
+commands in the fenced blocks of benchmarks/**/*.md (how each result was made) are checked
+the same way."""
 
 import re
 import shlex
@@ -14,22 +16,24 @@ from PIL import Image as PILImage
 from conftest import SAMPLE
 from inrcodec.cli.main import app
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
+DOCS = [README, *sorted((ROOT / "benchmarks").rglob("*.md"))]
 
 
-def _blocks(lang: str) -> list[str]:
-    return re.findall(rf"```{lang}\n(.*?)```", README.read_text(), flags=re.S)
+def _blocks(lang: str, path: Path = README) -> list[str]:
+    return re.findall(rf"```{lang}\n(.*?)```", path.read_text(), flags=re.S)
 
 
 def _command_lines() -> list[str]:
     lines = []
-    for block in _blocks("bash"):
+    for block in (b for doc in DOCS for b in _blocks("[a-z]*", doc)):
         joined = block.replace("\\\n", " ")
         for line in joined.splitlines():
             line = line.split("  #")[0].strip()
             if line.startswith("inrcodec "):
                 lines.append(line)
-    return lines
+    return list(dict.fromkeys(lines))
 
 
 def test_the_readme_shows_commands():
