@@ -286,3 +286,32 @@ def test_sinco_table_reads_table1_from_the_converged_export():
                                                                   "jpegxl @1.2"}
     page = table.markdown(rows)
     assert "| COIN | 0 | - | " in page and "The paper's Table 1" in page
+
+
+def test_export_as_csv_gives_one_line_per_finished_job(tmp_path):
+    """`inrcodec export STORE -o x.csv`: the finished jobs, a column per task metric, the rate
+    point as key=value; a failed write leaves nothing behind."""
+    import csv
+    import subprocess
+    import sys
+
+    export = RESULTS / "sinco" / "sinco-table1-converged.store.json"
+    out = tmp_path / "t1.csv"
+    r = subprocess.run([sys.executable, "-m", "inrcodec.cli", "export", str(export), "-o",
+                        str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    lines = list(csv.DictReader(out.open()))
+    done = [row for row in rows_of(export) if row["status"] == "done"]
+    assert len(lines) == len(done)
+    by_id = {line["job_id"]: line for line in lines}
+    for row in done:
+        line = by_id[row["job_id"]]
+        assert float(line["bpp"]) == row["bpp"] and line["image"] == row["image"]
+        assert float(line["dice"]) == json.loads(row["task_metrics_json"])["dice"]
+    assert {line["rate"] for line in lines if line["codec"] == "jpeg2000"} >= {
+        "target_bpp=0.29", "target_bpp=1.2"}
+    assert "COIN" in {line["label"] for line in lines if line["codec"] == "siren"}
+    r = subprocess.run([sys.executable, "-m", "inrcodec.cli", "export", str(export), "-o",
+                        str(tmp_path / "missing" / "t1.csv")], capture_output=True, text=True)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert not (tmp_path / "missing").exists()

@@ -199,12 +199,24 @@ def report(
 def export(
     db: Path = typer.Argument(..., help="Results database."),
     output: Path = typer.Option(..., "-o", "--output", help="JSON file (every run and row; "
-                                "the form results are committed in)."),
+                                "the form results are committed in), or .csv: one line per "
+                                "finished job (image, codec, loss, rate, bpp, metrics, "
+                                "seconds)."),
 ) -> None:
-    """Write a results database as one JSON file (artifacts stay beside the database)."""
+    """Write a results database (or an export) as one JSON file (artifacts stay beside the
+    database), or its finished jobs as a CSV table."""
     from ..bench.store import Store
-    from ..io import write_bytes
+    from ..io import atomic_write, write_bytes
 
+    if output.suffix.lower() == ".csv":
+        from ..bench.flat import write_flat_csv
+
+        with Store.open(db) as store:
+            rows = store.rows()
+        count: list[int] = []
+        atomic_write(output, lambda tmp: count.append(write_flat_csv(rows, tmp)))
+        err.print(f"wrote {output}: {count[0]} finished jobs")
+        return
     with Store.open(db) as store:
         data = store.export()
     write_bytes(output, (json.dumps(data, indent=1, sort_keys=True, default=str) + "\n")
