@@ -72,7 +72,7 @@ def _f(v: float | None, digits: int = 3) -> str:
 
 
 def method_rows(rows: list[dict]) -> list[dict]:
-    """One dict per INR method (curve), in the stores' order."""
+    """One dict per INR method (curve), in Table 1's order."""
     by_curve: dict[str, list[dict]] = defaultdict(list)
     for r in rows:
         if r["kind"] == "inr":
@@ -93,7 +93,10 @@ def method_rows(rows: list[dict]) -> list[dict]:
             "encode_s": _mean([r["encode_seconds"] for r in rs]),
             "slices": {r["image"]: r for r in rs},
         })
-    return out
+    order = [name for name, *_ in PAPER_TABLE1]  # Table 1's order, other methods after
+    return sorted(out, key=lambda m: (order.index(m["method"]) if m["method"] in order
+                                      else len(order), m["method"], m["lambda"],
+                                      m["reference"]))
 
 
 def paired(methods: list[dict]) -> list[dict]:
@@ -145,8 +148,10 @@ def original_dice(rows: list[dict]) -> float | None:
     return _mean(list(seen.values()))
 
 
-def markdown(rows: list[dict], original: float | None = None) -> str:
+def markdown(rows: list[dict], original: float | None = None, source: str = "") -> str:
     methods = method_rows(rows)
+    head = [f"Written by `python benchmarks/sinco_table.py {source}`: {len(rows)} finished "
+            "rows.", ""] if source else []
     lines = ["| method | lambda | s | PSNR (dB) | SSIM | Dice | bpp (16 x params / px) | "
              "bpp (file) | n | encode s |", "|---|---|---|---|---|---|---|---|---|---|"]
     if original is not None:
@@ -156,7 +161,7 @@ def markdown(rows: list[dict], original: float | None = None) -> str:
                      f"{_f(m['psnr'], 2)} | {_f(m['ssim'])} | {_f(m['dice'])} | "
                      f"{_f(m['bpp_paper'])} | {_f(m['bpp'])} | {m['n']} | "
                      f"{_f(m['encode_s'], 0)} |")
-    out = ["## INR methods", "", *lines, ""]
+    out = [*head, "## INR methods", "", *lines, ""]
     if len({m["n"] for m in methods}) > 1:
         out += ["The methods were measured on different numbers of slices (n): their means are "
                 "not over the same slices; the paired table below is.", ""]
@@ -194,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = merged_rows(args.stores)
         if not rows:
             raise InrCodecError("no finished rows in " + ", ".join(args.stores))
-        text = markdown(rows, original_dice(rows) if args.original else None)
+        source = " ".join(args.stores) + (" --original" if args.original else "")
+        text = markdown(rows, original_dice(rows) if args.original else None, source)
     except (InrCodecError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
