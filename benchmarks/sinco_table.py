@@ -26,6 +26,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
+from inrcodec.bench.curves import with_task_metrics
 from inrcodec.bench.store import Store
 from inrcodec.errors import InrCodecError
 from inrcodec.medical.paper import paper_bpp
@@ -47,7 +48,7 @@ def merged_rows(paths: list[str]) -> list[dict]:
         with Store.open(path) as store:
             for r in store.rows("done"):
                 rows.setdefault(r["job_id"], r)
-    return list(rows.values())
+    return with_task_metrics(list(rows.values()))  # each row's Dice as r["dice"]
 
 
 def sinco_term(loss: str, pixels: int) -> tuple[float, str]:
@@ -56,10 +57,6 @@ def sinco_term(loss: str, pixels: int) -> tuple[float, str]:
     if not m:
         return 0.0, "-"
     return float(m.group(1)) * pixels, "labels" if m.group(2) == "sinco" else "g(x)"
-
-
-def _dice(r: dict) -> float | None:
-    return json.loads(r["task_metrics_json"] or "{}").get("dice")
 
 
 def _mean(values: list) -> float | None:
@@ -86,7 +83,7 @@ def method_rows(rows: list[dict]) -> list[dict]:
             "method": curve.split("|")[0], "curve": curve, "loss": rs[0]["loss"],
             "lambda": lam, "reference": ref, "n": len(rs),
             "psnr": _mean([r["psnr"] for r in rs]), "ssim": _mean([r["ssim"] for r in rs]),
-            "dice": _mean([_dice(r) for r in rs]),
+            "dice": _mean([r.get("dice") for r in rs]),
             "bpp_paper": _mean([paper_bpp(p, r["width"] * r["height"])
                                 for p, r in zip(params, rs, strict=True) if p]),
             "bpp": _mean([r["bpp"] for r in rs]),
@@ -110,7 +107,7 @@ def paired(methods: list[dict]) -> list[dict]:
         common = sorted(set(m["slices"]) & set(base["slices"]))
         if not common:
             continue
-        d_dice = [_dice(m["slices"][s]) - _dice(base["slices"][s]) for s in common]
+        d_dice = [m["slices"][s]["dice"] - base["slices"][s]["dice"] for s in common]
         d_psnr = [m["slices"][s]["psnr"] - base["slices"][s]["psnr"] for s in common]
         out.append({"method": m["method"], "lambda": m["lambda"], "reference": m["reference"],
                     "base": base["method"], "n": len(common),
@@ -127,7 +124,7 @@ def classical_rows(rows: list[dict]) -> list[dict]:
             by_point[(r["codec"], target)].append(r)
     return [{"method": f"{codec} @{target:g}", "n": len(rs),
              "psnr": _mean([r["psnr"] for r in rs]), "ssim": _mean([r["ssim"] for r in rs]),
-             "dice": _mean([_dice(r) for r in rs]), "bpp": _mean([r["bpp"] for r in rs])}
+             "dice": _mean([r.get("dice") for r in rs]), "bpp": _mean([r["bpp"] for r in rs])}
             for (codec, target), rs in sorted(by_point.items(), key=lambda kv: (kv[0][0],
                                                                                   kv[0][1] or 0))]
 

@@ -9,7 +9,7 @@ import json
 import os
 from typing import Any
 
-from .curves import task_metric_names
+from .curves import task_metric_names, with_task_metrics
 
 COLUMNS = ("image", "codec", "preset", "label", "loss", "rate", "seed", "bytes", "bpp",
            "psnr", "ssim", "msssim", "msssim_db", "lpips")
@@ -29,15 +29,14 @@ def flat_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     done = [r for r in rows if r["status"] == "done"]
     tasks = task_metric_names(done)
     out = []
-    for r in done:
+    for r in with_task_metrics(done):
         job = json.loads(r.get("job_json") or "{}")
-        measured = json.loads(r.get("task_metrics_json") or "{}")
         line = {"image": r["image"], "codec": r["codec"],
                 "preset": r["variant"] if r["kind"] == "inr" else "",
                 "label": job.get("label") or "", "loss": r["loss"] or "",
                 "rate": rate_point(r), "seed": r["seed"] if r["kind"] == "inr" else ""}
         line |= {k: r.get(k) for k in COLUMNS[7:]}
-        line |= {t: measured.get(t) for t in tasks}
+        line |= {t: r[t] for t in tasks}
         line |= {k: r.get(k) for k in TIMES}
         out.append(line)
     return out
