@@ -85,3 +85,31 @@ def test_written_files_follow_the_umask_and_keep_a_replaced_files_mode(sample, t
         assert (tmp_path / "a.inr").stat().st_mode & 0o777 == 0o640
     finally:
         os.umask(old)
+
+
+def test_atomic_write_turns_os_errors_into_the_package_error(tmp_path, monkeypatch):
+    """A folder that refuses files, or a disk that fills up mid-write: one InputError naming
+    the file, no temporary file left, an existing file untouched."""
+    import errno
+    import tempfile
+
+    from inrcodec.errors import InputError
+    from inrcodec.io import atomic_write
+
+    target = tmp_path / "out.csv"
+    target.write_text("old")
+
+    def full(tmp):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(InputError, match="out.csv: cannot write \\(No space left on device\\)"):
+        atomic_write(target, full)
+    assert target.read_text() == "old" and sorted(tmp_path.iterdir()) == [target]
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    with pytest.raises(InputError, match="Read-only file system"):
+        atomic_write(target, lambda tmp: None)
+    assert target.read_text() == "old"

@@ -42,15 +42,20 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
         mode = p.stat().st_mode & 0o7777
     except FileNotFoundError:
         mode = 0o666 & ~_umask()
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=parent)
+    except OSError as exc:  # a read-only file system, a special folder: not a crash
+        raise InputError(f"{p}: cannot write ({exc.strerror or exc})") from None
     os.close(fd)
     try:
         write(tmp)
         os.chmod(tmp, mode)
         os.replace(tmp, p)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError):  # disk full, and the like
+            raise InputError(f"{p}: cannot write ({exc.strerror or exc})") from None
         raise
 
 
