@@ -1,6 +1,7 @@
 """SINCO's Table 1 (and its lambda sweep) from bench stores: one row per INR method with its
-PSNR, SSIM, Dice and both bpp definitions, the per-slice effect of the sinco term, and the
-classical codecs at their target rates, as markdown (issue 18):
+PSNR, SSIM, Dice and both bpp definitions, the per-slice effect of the sinco term, each lambda
+sweep on the slices all its lambdas share, and the classical codecs at their target rates, as
+markdown (issue 18):
 
     python benchmarks/sinco_table.py benchmarks/results/sinco/sinco-table1-converged.store.json
     python benchmarks/sinco_table.py runs/t1c.sqlite runs/lambda.sqlite --original
@@ -116,6 +117,36 @@ def paired(methods: list[dict]) -> list[dict]:
     return out
 
 
+def lambda_sweeps(methods: list[dict]) -> list[dict]:
+    """Each sinco method swept over lambda (two or more non-zero lambdas with one reference),
+    with the network without the term as lambda 0, all on the slices every lambda has: one
+    dict per sweep with its slices and a row per lambda."""
+    plain = {m["method"]: m for m in methods if m["reference"] == "-"}
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for m in methods:
+        if m["reference"] != "-" and m["lambda"] > 0:
+            groups[(m["method"], m["reference"])].append(m)
+    out = []
+    for (method, ref), ms in groups.items():
+        if len({m["lambda"] for m in ms}) < 2:
+            continue
+        base = plain.get(PAIRS.get(method, ""))
+        points = ([base] if base else []) + sorted(ms, key=lambda m: m["lambda"])
+        common = sorted(set.intersection(*(set(m["slices"]) for m in points)))
+        if not common:
+            continue
+        rows = []
+        for m in points:
+            at = [m["slices"][s] for s in common]
+            rows.append({"lambda": 0.0 if m is base else m["lambda"], "method": m["method"],
+                         "psnr": _mean([r["psnr"] for r in at]),
+                         "ssim": _mean([r["ssim"] for r in at]),
+                         "dice": _mean([r.get("dice") for r in at]),
+                         "bpp": _mean([r["bpp"] for r in at])})
+        out.append({"method": method, "reference": ref, "slices": common, "rows": rows})
+    return out
+
+
 def classical_rows(rows: list[dict]) -> list[dict]:
     by_point: dict[tuple[str, float], list[dict]] = defaultdict(list)
     for r in rows:
@@ -170,6 +201,15 @@ def markdown(rows: list[dict], original: float | None = None, source: str = "") 
         out += [f"| {p['method']} | {p['lambda']:g} | {p['reference']} | {p['base']} | "
                 f"{p['n']} | {p['d_dice']:+.3f} | {p['dice_up']} of {p['n']} | "
                 f"{p['d_psnr']:+.2f} |" for p in pairs]
+        out.append("")
+    for sweep in lambda_sweeps(methods):
+        out += [f"## Lambda sweep: {sweep['method']}, s = {sweep['reference']}", "",
+                f"On the {len(sweep['slices'])} slices every lambda has "
+                f"({', '.join(sweep['slices'])}); lambda 0 is the network without the term.", "",
+                "| lambda | method | PSNR (dB) | SSIM | Dice | bpp (file) |",
+                "|---|---|---|---|---|---|"]
+        out += [f"| {r['lambda']:g} | {r['method']} | {_f(r['psnr'], 2)} | {_f(r['ssim'])} | "
+                f"{_f(r['dice'])} | {_f(r['bpp'])} |" for r in sweep["rows"]]
         out.append("")
     classical = classical_rows(rows)
     if classical:

@@ -288,6 +288,28 @@ def test_sinco_table_reads_table1_from_the_converged_export():
     assert "| COIN | 0 | - | " in page and "The paper's Table 1" in page
 
 
+def test_sinco_table_sweeps_lambda_on_the_slices_every_lambda_has():
+    """A sinco method at two or more lambdas becomes a sweep, with the network without the term
+    as lambda 0, every point averaged over the same slices."""
+    table = _benchmark_script("sinco_table")
+    rows = table.merged_rows([str(RESULTS / "sinco" / "sinco-table1-converged.store.json")])
+    siren = [r for r in rows if r["curve"].startswith("SINCO (SIREN)|")]
+    two = sorted({r["image"] for r in siren})[:2]
+    lam5 = "mse+8.680555555555556e-05*sinco"
+    rows += [dict(r, loss=lam5, curve=f"SINCO (SIREN)|{lam5}", psnr=r["psnr"] - 1.0)
+             for r in siren if r["image"] in two]
+    assert not table.lambda_sweeps(table.method_rows(rows[: -len(two)]))  # one lambda only
+    (sweep,) = table.lambda_sweeps(table.method_rows(rows))
+    assert sweep["method"] == "SINCO (SIREN)" and sweep["reference"] == "labels"
+    assert sweep["slices"] == two
+    assert [(p["lambda"], p["method"]) for p in sweep["rows"]] == [
+        (0.0, "COIN"), (pytest.approx(1.0), "SINCO (SIREN)"), (pytest.approx(5.0), "SINCO (SIREN)")]
+    at_one = [r["psnr"] for r in siren if r["image"] in two]
+    assert sweep["rows"][1]["psnr"] == pytest.approx(sum(at_one) / 2)
+    assert sweep["rows"][2]["psnr"] == pytest.approx(sum(at_one) / 2 - 1.0)
+    assert "## Lambda sweep: SINCO (SIREN), s = labels" in table.markdown(rows)
+
+
 def test_export_as_csv_gives_one_line_per_finished_job(tmp_path):
     """`inrcodec export STORE -o x.csv`: the finished jobs, a column per task metric, the rate
     point as key=value; a failed write leaves nothing behind."""
