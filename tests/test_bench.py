@@ -209,6 +209,40 @@ def test_run_store_resume_and_artifacts(imgdir, tmp_path):
         assert len(store.runs()) == 1
 
 
+def test_encode_options_in_a_spec_reach_the_encoder(imgdir, tmp_path):
+    """A rate point (or a codec's settings) may carry api.encode's options: a time budget in
+    seconds, a target bpp or PSNR. They are checked when the grid expands, and run."""
+    import json
+
+    with PILImage.open(imgdir / "a.png") as im:
+        im.crop((0, 0, 24, 24)).save(tmp_path / "c.png")
+    spec = Spec(images=[ImageSet(path=str(tmp_path / "c.png"))], lpips=False,
+                codecs=[CodecRun("siren", settings={"steps": 150, "qat_steps": 5},
+                                 rates=[{"layers": 2, "width": 8, "budget": 6.0},
+                                        {"layers": 2, "target_bpp": 3.0}])])
+    with Store(tmp_path / "r.sqlite") as store:
+        s = run_grid(expand(spec), store, LocalExecutor(1, threads=1), progress=False)
+        assert (s.done, s.failed) == (2, 0)
+        rows = {next(iter(json.loads(r["rate_json"]).keys() & {"budget", "target_bpp"})): r
+                for r in store.rows()}
+    budget = json.loads(rows["budget"]["log_json"])["budget"]
+    assert budget["budget_s"] == 6.0 and budget["seconds_per_planned_step"] > 0
+    target = json.loads(rows["target_bpp"]["log_json"])["target"]
+    assert target["knob"] == "width" and target["achieved"] == pytest.approx(
+        rows["target_bpp"]["bpp"])
+
+    def check(**rate):
+        expand(Spec(images=[ImageSet(path=str(tmp_path / "c.png"))],
+                    codecs=[CodecRun("coolchic", rates=[rate])]))
+
+    check(budget=60)
+    for rate, msg in [({"budget": 0}, "positive"), ({"budget": 9, "target_bpp": 1}, "combined"),
+                      ({"target_bpp": 1, "target_psnr": 30}, "combined"),
+                      ({"tolerance": 0.1}, "needs target_bpp")]:
+        with pytest.raises(ConfigError, match=msg):
+            check(**rate)
+
+
 def test_failed_jobs_kept_and_retried(imgdir, tmp_path, monkeypatch):
     jobs = expand(baseline_spec(imgdir))
     real = bl.run_baseline

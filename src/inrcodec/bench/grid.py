@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -101,16 +102,42 @@ def job_id(job: Job) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
 
+# options of `api.encode` that a rate point or a codec's settings may carry beside the codec's
+# own settings: a time budget in seconds, a target rate or quality (targeting.py)
+ENCODE_OPTIONS = ("budget", "target_bpp", "target_psnr", "tolerance")
+
+
 def _check_codec(name: str, preset: str, overrides: dict[str, Any]) -> None:
-    """Refuse unknown codecs / presets / settings now, not an hour into the run."""
+    """Refuse unknown codecs / presets / settings now, not an hour into the run. The encode
+    options (`ENCODE_OPTIONS`) go to `api.encode` beside the settings: a time budget needs a
+    codec that plans its steps, a target one with a rate knob, and the two do not combine."""
     from ..codecs.registry import get_codec
+    from ..targeting import knob_for
 
     try:
         codec = get_codec(name)
     except ConfigError as exc:
         raise ConfigError(f"{exc}; it may not be implemented yet: drop it from the spec or "
                           f"pick others with --codec") from None
-    codec.make_settings(preset, **overrides)
+    options = {k: v for k, v in overrides.items() if k in ENCODE_OPTIONS}
+    settings = codec.make_settings(preset, **{k: v for k, v in overrides.items()
+                                              if k not in ENCODE_OPTIONS})
+    for key, value in options.items():
+        if not (isinstance(value, int | float) and not isinstance(value, bool) and value > 0
+                and math.isfinite(value)):
+            raise ConfigError(f"codec {name}: {key} must be a positive number, got {value!r}")
+    targets = {"target_bpp", "target_psnr"} & set(options)
+    if len(targets) > 1:
+        raise ConfigError(f"codec {name}: target_bpp and target_psnr cannot be combined")
+    if "budget" in options:
+        if targets:
+            raise ConfigError(f"codec {name}: a target (bpp or PSNR) and a time budget "
+                              f"cannot be combined")
+        codec.planned_steps(settings)  # ConfigError where the codec has no time budgets
+    if targets:
+        knob_for(name, settings)  # ConfigError where the codec has no rate knob
+    elif "tolerance" in options:
+        raise ConfigError(f"codec {name}: tolerance needs target_bpp or target_psnr")
 
 
 def _check_loss(loss: str) -> None:

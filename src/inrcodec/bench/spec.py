@@ -30,6 +30,9 @@ A spec comes from a TOML file, a built-in preset (`presets.py`) or command-line 
     settings = { steps = 300 }    # applied to every rate point
     rates = [ { layers = 5, width = 20 }, { layers = 10, width = 28 } ]
     # losses = ["mse"]            # overrides the top-level list for this codec
+    # A rate point or `settings` may also carry api.encode's options: budget = 600 (seconds
+    # for the whole encode), target_bpp = 0.5 or target_psnr = 32 (searching the rate knob,
+    # with tolerance = 0.05); a budget and a target do not combine.
 
     [[baselines]]
     name = "jpeg/420"             # jpeg/444 jpeg/420 webp avif jpegxl jpeg2000
