@@ -160,6 +160,19 @@ def test_budget_encode_records_its_plan_and_writes_a_file(small):
     assert inrcodec.decode(bytes(r)).data.shape == (3, 24, 24)
 
 
+def test_budget_compiles_only_when_the_settings_ask(small):
+    """Under a budget the probe times the eager step; the encode compiles only with an explicit
+    compile = true (auto would pay an unplanned compilation on the clock)."""
+    from inrcodec.budget import plan
+    from inrcodec.codecs.registry import get_codec
+
+    codec, image = get_codec("coolchic"), crop(small, 0, 0, 32, 32)
+    for asked, compiled in [({}, False), ({"compile": True}, True),
+                            ({"compile": False}, False)]:
+        s = codec.make_settings("fast", quantize_search=False, **asked)
+        assert plan(codec, image, s, 60.0, torch.device("cpu")).settings.compile is compiled
+
+
 def test_budget_encode_of_the_default_codec(small):
     r = inrcodec.encode(crop(small, 0, 0, 32, 32), budget=8.0, quantize_search=False,
                         lpips=False)

@@ -7,7 +7,10 @@ step_seconds)`: every training loop then follows the clock (its schedule complet
 share of the time, with more iterations than planned on a fast machine and fewer on a slow
 one), and training stops at the deadline in any case, coding the best state it has. A timing
 probe alone would not do: on shared cores a step's time moves by 2x within seconds.
-torch.compile is turned off (its first call costs an unpredictable compilation).
+torch.compile is off unless the settings ask for it (`compile = true`): its first call costs a
+compilation that the first phase's clock pays (seconds with a warm inductor cache for this
+image size, a minute or more with a cold one); the probe always times the eager step, so a
+compiled encode runs more iterations than planned in the same time.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ class BudgetPlan:
     coding_seconds: float  # reserved after training (estimate x SAFETY)
     calibration_seconds: float  # spent measuring
     share: float  # training seconds per planned step
-    settings: Any  # the settings to encode with (compile off)
+    settings: Any  # the settings to encode with (compile only where asked for)
 
     def deadline(self, start: float) -> float:
         """When training must stop, for an encode that started at `start`."""
@@ -51,10 +54,12 @@ def plan(codec: Codec, image: Image, settings: Any, seconds: float,
          device: torch.device) -> BudgetPlan:
     if not (isinstance(seconds, int | float) and seconds > 0):
         raise ConfigError(f"the budget must be a positive number of seconds, got {seconds!r}")
+    probe = settings
     if hasattr(settings, "compile"):
-        settings = dataclasses.replace(settings, compile=False)
+        probe = dataclasses.replace(settings, compile=False)
+        settings = dataclasses.replace(settings, compile=settings.compile is True)
     t0 = time.perf_counter()
-    step = codec.seconds_per_step(image, settings, device)
+    step = codec.seconds_per_step(image, probe, device)
     calibration = time.perf_counter() - t0
     coding = SAFETY * codec.coding_seconds(image, settings, step)
     available = seconds - calibration - coding
