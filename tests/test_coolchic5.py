@@ -518,8 +518,9 @@ def test_presets_and_defaults():
     assert fast.decoder == "lop" and fast.optimizer == "soap" and fast.grad_clip == 0.1
     assert fast.rdoq and fast.rdoq_min_share == 0.15  # RDOQ where the weights weigh
     default = CoolChic5.make_settings("default")
-    assert default.rdoq and default.rdoq_min_share == 0.0
-    assert CoolChic5.make_settings("slow").iterations == 10000
+    assert default.rdoq and default.rdoq_min_share == 0.0 and default.decoder == "mop"
+    slow = CoolChic5.make_settings("slow")
+    assert slow.iterations == 10000 and slow.decoder == "mop"
 
 
 def test_time_budget_hooks(small):
