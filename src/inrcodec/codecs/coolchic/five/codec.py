@@ -240,11 +240,9 @@ class CoolChic5(Codec):
         # the file there), for ~7 % of a short encode's time: `fast` runs it from a 15 % share
         # (coolchic_vs_cc501_w05_fmt2_rdoq.md)
         "fast": {"iterations": 2000, "rdoq_min_share": 0.15},
-        # the long presets decode with mop: at 5000 iterations it needs 10.5 % fewer bits than lop
-        # on kodak6-half (15-17 % on the smooth images, 4-10 % on the others) for
-        # ~1.2-1.5x the CPU per step, and decodes 768x512 in about 0.3 s on one core
-        # (coolchic5_summary.md); at speed-s1's 2000 iterations it does not pay (same
-        # rate-distortion as lop, more CPU), so `fast` keeps lop
+        # the long presets decode with mop: at 5000 iterations its larger synthesis and ARM buy
+        # more rate-distortion than their extra cost per step, most on smooth images; at
+        # `fast`'s 2000 they do not, so `fast` keeps lop (coolchic5_summary.md)
         "default": {"iterations": 5000, "decoder": "mop"},
         "slow": {"iterations": 10000, "decoder": "mop"},
     }
