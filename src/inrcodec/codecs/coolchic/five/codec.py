@@ -241,8 +241,9 @@ class CoolChic5(Codec):
         # (coolchic_vs_cc501_w05_fmt2_rdoq.md)
         "fast": {"iterations": 2000, "rdoq_min_share": 0.15},
         # the long presets decode with mop: at 5000 iterations its larger synthesis and ARM buy
-        # more rate-distortion than their extra cost per step, most on smooth images; at
-        # `fast`'s 2000 they do not, so `fast` keeps lop (coolchic5_summary.md)
+        # more rate-distortion than their extra cost per step, most on smooth images; at short
+        # budgets on speed-s1's detailed crop they did not pay, so `fast` keeps lop
+        # (coolchic5_summary.md)
         "default": {"iterations": 5000, "decoder": "mop"},
         "slow": {"iterations": 10000, "decoder": "mop"},
     }
