@@ -141,6 +141,21 @@ def test_presets_and_flags(imgdir, monkeypatch):
         preset_spec("huge")
 
 
+def test_every_registered_codec_has_a_rate_sweep(imgdir):
+    """`inrcodec bench -c NAME` works without --rate for every codec, at both levels, and the
+    sweep's settings are valid; NAME:PRESET picks the codec preset."""
+    from inrcodec.bench.presets import codec_run
+    from inrcodec.codecs.registry import CODECS
+
+    for name in CODECS:
+        for level in ("quick", "full"):
+            jobs = expand(Spec(images=[ImageSet(path=str(imgdir))], lpips=False,
+                               codecs=[codec_run(name, level)]))
+            assert len(jobs) >= 3 * 2
+    spec = build_spec(None, None, images=[str(imgdir)], codecs=["coolchic", "coolchic:default"])
+    assert [(r.preset, len(r.rates)) for r in spec.codecs] == [("fast", 4), ("default", 4)]
+
+
 def test_toml_spec(imgdir, tmp_path):
     p = tmp_path / "s.toml"
     p.write_text(f"""

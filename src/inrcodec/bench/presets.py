@@ -64,6 +64,12 @@ RATES: dict[str, dict[str, list[dict[str, Any]]]] = {
         "full": [{"lmbda": 1e-4}, {"lmbda": 4e-4}, {"lmbda": 1e-3}, {"lmbda": 4e-3},
                  {"lmbda": 2e-2}],
     },
+    # the lambdas of the side-by-side runs against Cool-chic 5.0.1 (~0.1 to ~2 bpp on
+    # kodak6-half)
+    "coolchic": {
+        "quick": [{"lmbda": 1e-3}, {"lmbda": 4e-3}, {"lmbda": 2e-2}],
+        "full": [{"lmbda": 2e-4}, {"lmbda": 1e-3}, {"lmbda": 4e-3}, {"lmbda": 2e-2}],
+    },
 }
 SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     "siren": {"quick": {"steps": 300, "qat_steps": 30}, "full": {}},
@@ -74,10 +80,12 @@ SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
                     "full": {}},
     "coolchic-v2": {"quick": {"steps": 120, "ste_steps": 20, "warmup_candidates": 1},
                     "full": {}},
+    "coolchic": {"quick": {"iterations": 300}, "full": {}},
 }
 PRESET_OF: dict[str, dict[str, str]] = {
     "coolchic-v1": {"quick": "fast", "full": "fast"},
     "coolchic-v2": {"quick": "fast", "full": "fast"},
+    "coolchic": {"quick": "fast", "full": "fast"},
 }  # codec -> level -> codec preset (default: "default")
 
 
