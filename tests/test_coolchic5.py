@@ -243,7 +243,7 @@ def test_cli_info_prints_the_mac_per_pixel(cc5_file, tmp_path):
     path = tmp_path / "x.inr"
     path.write_bytes(bytes(cc5_file))
     out = CliRunner().invoke(app, ["info", str(path)])
-    assert out.exit_code == 0 and "MAC per pixel" in out.output
+    assert out.exit_code == 0 and "decoder  lop, " in out.output and "MAC per pixel" in out.output
 
 
 def test_bit_exact_decode_with_other_thread_count(cc5_file, tmp_path):

@@ -323,7 +323,8 @@ def info(
               f"(payload {d['payload_bytes']} bytes, {d['payload_bpp']:.4f} bpp)")
     out.print(f"  sections {d['sections']}")
     if d.get("macs_per_pixel") is not None:
-        out.print(f"  decoder  {d['macs_per_pixel']:.1f} MAC per pixel")
+        name = f"{d['decoder']}, " if d.get("decoder") else ""
+        out.print(f"  decoder  {name}{d['macs_per_pixel']:.1f} MAC per pixel")
     cost = d["decode_cost"]
     if cost is None:
         out.print(f"  decode   refused: {d['decode_error']}", highlight=False)
