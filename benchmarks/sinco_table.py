@@ -65,6 +65,11 @@ def _mean(values: list) -> float | None:
     return statistics.fmean(values) if values else None
 
 
+def _quality(rs: list[dict]) -> dict:
+    """Mean PSNR, SSIM, Dice and file bpp of some rows (None where none has the value)."""
+    return {k: _mean([r.get(k) for r in rs]) for k in ("psnr", "ssim", "dice", "bpp")}
+
+
 def _f(v: float | None, digits: int = 3) -> str:
     return "-" if v is None else f"{v:.{digits}f}"
 
@@ -82,12 +87,9 @@ def method_rows(rows: list[dict]) -> list[dict]:
         params = [json.loads(r["log_json"] or "{}").get("num_params") for r in rs]
         out.append({
             "method": curve.split("|")[0], "curve": curve, "loss": rs[0]["loss"],
-            "lambda": lam, "reference": ref, "n": len(rs),
-            "psnr": _mean([r["psnr"] for r in rs]), "ssim": _mean([r["ssim"] for r in rs]),
-            "dice": _mean([r.get("dice") for r in rs]),
+            "lambda": lam, "reference": ref, "n": len(rs), **_quality(rs),
             "bpp_paper": _mean([paper_bpp(p, r["width"] * r["height"])
                                 for p, r in zip(params, rs, strict=True) if p]),
-            "bpp": _mean([r["bpp"] for r in rs]),
             "encode_s": _mean([r["encode_seconds"] for r in rs]),
             "slices": {r["image"]: r for r in rs},
         })
@@ -135,14 +137,8 @@ def lambda_sweeps(methods: list[dict]) -> list[dict]:
         common = sorted(set.intersection(*(set(m["slices"]) for m in points)))
         if not common:
             continue
-        rows = []
-        for m in points:
-            at = [m["slices"][s] for s in common]
-            rows.append({"lambda": 0.0 if m is base else m["lambda"], "method": m["method"],
-                         "psnr": _mean([r["psnr"] for r in at]),
-                         "ssim": _mean([r["ssim"] for r in at]),
-                         "dice": _mean([r.get("dice") for r in at]),
-                         "bpp": _mean([r["bpp"] for r in at])})
+        rows = [{"lambda": 0.0 if m is base else m["lambda"], "method": m["method"],
+                 **_quality([m["slices"][s] for s in common])} for m in points]
         out.append({"method": method, "reference": ref, "slices": common, "rows": rows})
     return out
 
@@ -153,9 +149,7 @@ def classical_rows(rows: list[dict]) -> list[dict]:
         if r["kind"] != "inr":
             target = json.loads(r["rate_json"] or "{}").get("target_bpp")
             by_point[(r["codec"], target)].append(r)
-    return [{"method": f"{codec} @{target:g}", "n": len(rs),
-             "psnr": _mean([r["psnr"] for r in rs]), "ssim": _mean([r["ssim"] for r in rs]),
-             "dice": _mean([r.get("dice") for r in rs]), "bpp": _mean([r["bpp"] for r in rs])}
+    return [{"method": f"{codec} @{target:g}", "n": len(rs), **_quality(rs)}
             for (codec, target), rs in sorted(by_point.items(), key=lambda kv: (kv[0][0],
                                                                                   kv[0][1] or 0))]
 
