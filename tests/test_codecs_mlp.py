@@ -175,20 +175,41 @@ def test_compile_is_automatic_only_for_long_runs():
 
 
 def test_compiled_keeps_inductors_cache_in_the_users_cache_folder(monkeypatch, tmp_path):
+    from inrcodec import compiling
     from inrcodec.compiling import compiled
 
-    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    monkeypatch.setattr(compiling, "_USER_CACHE_DIR", None)  # the user set nothing
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    # torch sets the variable to its own default the first time anything asks inductor for its
+    # cache (an eager SOAP step does): that is not the user's choice, and is replaced
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", "/tmp/torchinductor_someone")
     compiled(torch.sin)  # torch.compile compiles at the first call: nothing compiled here
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "inrcodec" / "torchinductor")
+    assert (tmp_path / "inrcodec" / "torchinductor").is_dir()
+    monkeypatch.setattr(compiling, "_USER_CACHE_DIR", str(tmp_path / "mine"))
     monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", str(tmp_path / "mine"))
     compiled(torch.sin)  # the user's choice stands
     assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "mine")
+    monkeypatch.setattr(compiling, "_USER_CACHE_DIR", None)
     monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR")
     (tmp_path / "file").write_text("")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))  # cannot hold a folder
     compiled(torch.sin)  # no error: inductor's own default place
     assert not os.environ.get("TORCHINDUCTOR_CACHE_DIR", "").startswith(str(tmp_path))
+
+
+def test_an_encode_moves_inductors_cache_before_its_first_step(monkeypatch, tmp_path):
+    """The budget's eager probe runs SOAP before any compiled step: the cache must be in
+    place before it, or torch's default (under the temporary folder) wins."""
+    import inrcodec
+    from inrcodec import compiling
+
+    monkeypatch.setattr(compiling, "_USER_CACHE_DIR", None)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("TORCHINDUCTOR_CACHE_DIR", raising=False)
+    img = inrcodec.Image(torch.rand(3, 16, 16))
+    inrcodec.encode(img, "coolchic", preset="fast", iterations=3, metrics=False, lpips=False)
+    assert os.environ["TORCHINDUCTOR_CACHE_DIR"] == str(tmp_path / "inrcodec" / "torchinductor")
 
 
 def test_bf16_autocast_is_autocast_only_when_asked():

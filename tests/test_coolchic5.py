@@ -225,6 +225,9 @@ def test_roundtrip_through_real_file(cc5_file, tmp_path):
     assert info["decoder"] == "lop" and 300 < info["macs_per_pixel"] < 600
     assert info["config"] == {} and info["sections"]["h"] == 13  # the model is one byte there
     assert cc5_file.log["plan"] == {"warmup": 2, "main": 43, "final": 3}
+    runs = cc5_file.log["runs"]  # [steps run, seconds]: 5 + 2 warm-up stages, main, final
+    assert [len(runs[k]) for k in ("warmup", "main", "final")] == [7, 1, 1]
+    assert [r[0] for r in runs["warmup"] + runs["main"] + runs["final"]] == [2] * 7 + [43, 3]
     scores = cc5_file.log["warmup_scores"]  # the two finalists, the winner first
     assert len(scores) == 2 and scores[0][0] == cc5_file.log["warmup_winner"]
     assert scores[0][1] <= scores[1][1]

@@ -23,6 +23,7 @@ from .codecs.registry import get_codec
 from .coding import container
 from .coding.container import Container, ImageInfo
 from .coding.limits import Cost, DecodeLimits
+from .compiling import use_persistent_cache
 from .errors import ConfigError, DecodeError, InputError
 from .fitting import deterministic, time_limit
 from .image import Image
@@ -140,6 +141,7 @@ def encode(
     image = as_image(image_or_path)
     if not bool(torch.isfinite(image.data).all()):
         raise InputError("the image holds NaN or infinite values")
+    use_persistent_cache()  # before any step: the first eager one may set torch's default
     impl = get_codec(codec)
     preset = default_preset(codec) if preset is None else preset
     cfg = impl.make_settings(preset, **settings)

@@ -10,7 +10,10 @@ warns once and leaves training in eager mode: the two differ only in floating-po
 Inductor keeps what it compiles on disk and reuses it for the same graph (a warm compilation of
 a 256x256 `coolchic` step takes ~5 s, a cold one ~60 s). Its default place is under the
 system's temporary folder, which many systems empty at boot; `compiled` points it at the
-user's cache folder instead (`persistent_cache_dir`) unless TORCHINDUCTOR_CACHE_DIR is set.
+user's cache folder instead (`persistent_cache_dir`) unless TORCHINDUCTOR_CACHE_DIR was set
+before inrcodec was imported: torch itself sets that variable to its default the first time
+anything asks inductor for its cache (an eager SOAP step does), so a variable found set later is
+not the user's choice (`use_persistent_cache`, which encodes call before their first step).
 """
 
 from __future__ import annotations
@@ -44,17 +47,30 @@ def persistent_cache_dir() -> Path | None:
     return Path(base) / "inrcodec" / "torchinductor"
 
 
+# the user's choice, read before torch can set the variable to its own default
+_USER_CACHE_DIR = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+
+
+def use_persistent_cache() -> None:
+    """Point inductor's on-disk cache at `persistent_cache_dir`, unless the user chose a place
+    (TORCHINDUCTOR_CACHE_DIR set before inrcodec was imported) or no such folder can exist."""
+    if _USER_CACHE_DIR is not None:
+        return
+    place = persistent_cache_dir()
+    if place is None:
+        return
+    try:
+        place.mkdir(parents=True, exist_ok=True)
+    except OSError:  # a read-only home: inductor's own default place
+        return
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(place)
+
+
 def compiled(fn: Callable[..., Any], **options: Any) -> Callable[..., Any]:
     """`fn` through torch.compile(fn, dynamic=False, **options), with eager `fn` from the
     first failure on; inductor's on-disk cache in `persistent_cache_dir` unless the user
-    chose another (TORCHINDUCTOR_CACHE_DIR)."""
-    place = persistent_cache_dir()
-    if place is not None and "TORCHINDUCTOR_CACHE_DIR" not in os.environ:
-        try:
-            place.mkdir(parents=True, exist_ok=True)
-            os.environ["TORCHINDUCTOR_CACHE_DIR"] = str(place)
-        except OSError:  # a read-only home: inductor's own default place
-            pass
+    chose another (`use_persistent_cache`)."""
+    use_persistent_cache()
     current: list[Callable[..., Any]] = [torch.compile(fn, dynamic=False, **options)]
 
     def call(*args: Any) -> Any:

@@ -205,9 +205,11 @@ def make_step(model: CoolChic5Model, loss: Loss, target: torch.Tensor, s: CoolCh
 
 def run_phase(model: CoolChic5Model, loss: Loss, target: torch.Tensor, s: CoolChic5Settings,
               phase: Phase, levels: int, *, forward: Forward | None = None,
-              progress: ProgressFn | None = None, offset: int = 0, total: int | None = None
-              ) -> float:
-    """One phase on `model` in place; returns its best evaluation (the model ends there)."""
+              progress: ProgressFn | None = None, offset: int = 0, total: int | None = None,
+              runs: list[list[float]] | None = None) -> float:
+    """One phase on `model` in place; returns its best evaluation (the model ends there).
+    `runs` gets [steps run, seconds] appended: on a budget's clock the steps run are not the
+    planned ones, and the log should say how many the time bought."""
     nets = model.network_parameters()
     lat = [] if phase.mode == "round" else model.latent_parameters()
     opt = PairOptimizer(
@@ -226,6 +228,8 @@ def run_phase(model: CoolChic5Model, loss: Loss, target: torch.Tensor, s: CoolCh
                 patience=phase.patience // every if phase.patience else 0,
                 progress=progress, target=target, offset=offset, total=total,
                 evaluate=evaluation(model, loss, target, s.lmbda, levels), eval_every=every)
+    if runs is not None:
+        runs.append([log.steps, round(log.seconds, 2)])
     return log.best_loss
 
 
@@ -242,6 +246,8 @@ def fit(image: Image, loss: Loss, s: CoolChic5Settings, *, device: torch.device,
     forward = soft_forward(s, device.type, comp)
     log: dict[str, Any] = {"plan": {"warmup": p.warmup, "main": p.main, "final": p.final},
                            "compiled": comp}
+    runs: dict[str, list[list[float]]] = {"warmup": [], "main": [], "final": []}
+    log["runs"] = runs  # [steps run, seconds] of each phase (warm-up: each candidate's stages)
     t = time.perf_counter()
     if p.warmup:
         n1, n2 = CANDIDATES
@@ -251,13 +257,13 @@ def fit(image: Image, loss: Loss, s: CoolChic5Settings, *, device: torch.device,
             torch.manual_seed(seed * 1009 + cand)
             m = CoolChic5Model(s, h, w, c).to(device)
             run_phase(m, loss, target, s, warm, levels, forward=forward, progress=progress,
-                      offset=cand * p.warmup, total=total)
+                      offset=cand * p.warmup, total=total, runs=runs["warmup"])
             scored.append((selection_score(m, loss, target, s, levels), cand, m))
         scored.sort(key=lambda x: (x[0], x[1]))
         finals = []
         for j, (_, cand, m) in enumerate(scored[:n2]):
             run_phase(m, loss, target, s, warm, levels, forward=forward, progress=progress,
-                      offset=(n1 + j) * p.warmup, total=total)
+                      offset=(n1 + j) * p.warmup, total=total, runs=runs["warmup"])
             finals.append((selection_score(m, loss, target, s, levels), cand, m))
         finals.sort(key=lambda x: (x[0], x[1]))
         model = finals[0][2]
@@ -269,11 +275,11 @@ def fit(image: Image, loss: Loss, s: CoolChic5Settings, *, device: torch.device,
     log["warmup_seconds"] = time.perf_counter() - t
     t = time.perf_counter()
     log["main_objective"] = run_phase(model, loss, target, s, main, levels, forward=forward,
-                                      progress=progress)
+                                      progress=progress, runs=runs["main"])
     log["main_seconds"] = time.perf_counter() - t
     t = time.perf_counter()
     if p.final:
         log["final_objective"] = run_phase(model, loss, target, s, final, levels,
-                                           progress=progress)
+                                           progress=progress, runs=runs["final"])
     log["final_seconds"] = time.perf_counter() - t
     return model, log
