@@ -499,6 +499,35 @@ def test_step_search_out_of_time_keeps_the_usual_steps(small):
             assert k == FIXED_K[name] and math.isfinite(cost), name
 
 
+def test_rdoq_is_reserved_for_only_where_it_is_a_small_share_of_the_budget():
+    from inrcodec.codecs.coolchic.five.codec import RDOQ_MAX_BUDGET_SHARE, coding_estimate
+
+    on = CoolChic5.make_settings("default")
+    off = CoolChic5.make_settings("default", rdoq=False)
+    px, params, per = 768 * 512, 1000, 0.025  # full-size Kodak, mop: RDOQ ~58 s
+    base = coding_estimate(off, per, params, px)
+    rdoq = coding_estimate(on, per, params, px) - base  # no budget: RDOQ counted
+    assert rdoq == pytest.approx(2.3 * params * per)
+    assert coding_estimate(on, per, params, px, budget=rdoq / RDOQ_MAX_BUDGET_SHARE * 1.01) \
+        == pytest.approx(base + rdoq)  # within the share: reserved
+    assert coding_estimate(on, per, params, px, budget=600.0) == pytest.approx(base)
+    # the same settings on an image 16 times smaller: each evaluation ~16x cheaper, reserved
+    assert coding_estimate(on, per / 16, params, px // 16, budget=600.0) > \
+        coding_estimate(off, per / 16, params, px // 16, budget=600.0)
+
+
+def test_rdoq_leaves_the_coding_tail_before_the_encodes_end(small):
+    # unreserved, RDOQ runs in the time left: it must stop `tail` seconds before the end
+    s, model = _trained(small, steps=20)
+    target = small.data.unsqueeze(0)
+    with fitting.time_limit(None, None, time.perf_counter() + 3600):
+        q = quantize(model, parse_loss("mse"), target, s, tail=3600.0)
+    assert q.rdoq_ran and q.moves == 0  # no time left after the tail: no move tried
+    s, model = _trained(small, steps=20)
+    with fitting.time_limit(None, None, time.perf_counter() + 3600):
+        assert quantize(model, parse_loss("mse"), target, s, tail=0.0).moves > 0
+
+
 @pytest.mark.parametrize("bad, match", [
     ({"decoder": "xl"}, "decoder"), ({"iterations": 0}, "iterations"),
     ({"iterations": 2.5}, "iterations"), ({"optimizer": "sgd"}, "optimizer"),

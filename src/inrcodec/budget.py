@@ -61,7 +61,7 @@ def plan(codec: Codec, image: Image, settings: Any, seconds: float,
     t0 = time.perf_counter()
     step = codec.seconds_per_step(image, probe, device)
     calibration = time.perf_counter() - t0
-    coding = SAFETY * codec.coding_seconds(image, settings, step)
+    coding = SAFETY * codec.coding_seconds(image, settings, step, budget=seconds)
     available = seconds - calibration - coding
     if available < MIN_STEPS * step:
         need = calibration + coding + MIN_STEPS * step

@@ -161,7 +161,8 @@ class Codec(ABC):
     # -- time budgets --------------------------------------------------------------------------
     # An encode with a time budget (api.encode(budget=...), see budget.py) asks the codec how
     # long one training step takes on this image, how many steps its settings plan, and how
-    # long quantisation and coding take after training.
+    # long quantisation and coding take after training (`budget`: the whole budget, for codecs
+    # whose coding has optional parts worth their time only below some share of it).
     def seconds_per_step(self, image: Image, settings: Any, device: torch.device) -> float:
         raise ConfigError(f"codec {self.name!r} does not support time budgets")
 
@@ -169,7 +170,8 @@ class Codec(ABC):
     def planned_steps(cls, settings: Any) -> int:
         raise ConfigError(f"codec {cls.name!r} does not support time budgets")
 
-    def coding_seconds(self, image: Image, settings: Any, step_seconds: float) -> float:
+    def coding_seconds(self, image: Image, settings: Any, step_seconds: float,
+                       budget: float | None = None) -> float:
         return 5 * step_seconds
 
     # -- coding --------------------------------------------------------------------------------

@@ -226,7 +226,7 @@ class CoolChicCodec(Codec):
         return warmup + s.steps + (0 if s.recipe == "cc1" else s.ste_steps)
 
     def coding_seconds(self, image: Image, settings: CoolChicSettings,
-                       step_seconds: float) -> float:
+                       step_seconds: float, budget: float | None = None) -> float:
         # the weight-step search evaluates the modules ~90 times (forward only; the ARM and
         # the synthesis apart, each a fraction of a training step); the latents' range coding
         # and the float64 render scale with the pixels

@@ -167,7 +167,8 @@ class WeightINRCodec(Codec):
     def planned_steps(cls, s: Any) -> int:
         return s.steps + s.qat_steps
 
-    def coding_seconds(self, image: Image, settings: Any, step_seconds: float) -> float:
+    def coding_seconds(self, image: Image, settings: Any, step_seconds: float,
+                       budget: float | None = None) -> float:
         # quantisation and entropy coding are cheap; the float64 render is a few forward passes
         return 3 * step_seconds + 2e-6 * image.num_pixels + 0.3
 

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ....budget import SAFETY
 from ....coding import entropy
 from ....coding.container import ImageInfo
 from ....coding.limits import ACT_MACS, LATENT_MACS, WAVE_MACS, Cost, check_sections
@@ -52,6 +53,12 @@ from .quant import K_RANGES, MAX_INT, Evaluator, quantize
 from .train import Phase, fit, plan, run_phase
 
 _HEAD = struct.Struct("<9BI")
+# Under a time budget, RDOQ's evaluations are reserved for (taken from training) only when they
+# are at most this share of the budget; otherwise RDOQ runs in whatever time the encode has
+# left after the step search (it is anytime: random order, stopped at the end). At full Kodak
+# size its ~2,300 whole-image evaluations take 10-12 % of a 600 s clock for 0.06-0.34 % of the
+# rate-distortion cost, time that training uses better (benchmarks/results/coolchic5_summary.md).
+RDOQ_MAX_BUDGET_SHARE = 0.05
 FLAGS = ("hyperlatents", "ifce", "preconcat", "stabilisers")
 DECODER_NAMES = tuple(DECODERS)
 
@@ -175,6 +182,22 @@ def _render(s: CoolChic5Settings, image: Any, ints: list[np.ndarray],
     if not bool(torch.isfinite(out).all()):  # extreme weights can overflow float64
         raise DecodeError("coolchic: the weights render non-finite values (corrupt weights)")
     return out[0].clamp(0, 1).float().cpu()
+
+
+def tail_seconds(pixels: int) -> float:
+    """What an encode spends after quantisation: range coding and the float64 render."""
+    return 4e-6 * pixels + 0.3
+
+
+def coding_estimate(s: CoolChic5Settings, per_evaluation: float, params: int, pixels: int,
+                    budget: float | None = None) -> float:
+    """Seconds of coding after training: the step search's evaluations, RDOQ's (~2.3 per
+    coded integer; left out under a budget they would take more than RDOQ_MAX_BUDGET_SHARE
+    of), the tail."""
+    rdoq = 2.3 * params * per_evaluation if s.rdoq else 0.0
+    if budget is not None and rdoq > RDOQ_MAX_BUDGET_SHARE * budget:
+        rdoq = 0.0
+    return (150 if s.quantize_search else 4) * per_evaluation + rdoq + tail_seconds(pixels)
 
 
 def decode_cost(s: CoolChic5Settings, info: ImageInfo) -> Cost:
@@ -324,10 +347,11 @@ class CoolChic5(Codec):
         return plan(s).total
 
     def coding_seconds(self, image: Image, settings: CoolChic5Settings,
-                       step_seconds: float) -> float:
-        # the step search makes ~150 evaluations and RDOQ ~2.5 per coded integer, each a
+                       step_seconds: float, budget: float | None = None) -> float:
+        # the step search makes ~150 evaluations and RDOQ ~2.3 per coded integer, each a
         # forward of the ARM or the synthesis: timed here on a fresh model; range coding and
-        # the float64 render scale with the pixels
+        # the float64 render scale with the pixels. RDOQ is reserved for only where it takes
+        # at most RDOQ_MAX_BUDGET_SHARE of the budget; elsewhere it runs in the time left.
         from ....losses import parse_loss
 
         model = CoolChic5Model(settings, image.height, image.width, image.channels)
@@ -340,8 +364,7 @@ class CoolChic5(Codec):
                 ev.refresh(name)
                 ev.cost(name, (8, 8))
             per = (time.perf_counter() - t) / 4
-        evals = (150 if settings.quantize_search else 4) + (2.3 * params if settings.rdoq else 0)
-        return evals * per + 4e-6 * image.num_pixels + 0.3
+        return coding_estimate(settings, per, params, image.num_pixels, budget)
 
     # -- coding --------------------------------------------------------------------------------
     def encode(self, image: Image, loss: Loss, settings: Any, *, device: torch.device,
@@ -351,7 +374,8 @@ class CoolChic5(Codec):
         model, log = fit(image, loss, s, device=device, seed=seed, progress=progress)
         model = model.cpu().float()
         t = time.perf_counter()
-        q = quantize(model, loss, image.data.unsqueeze(0), s, (1 << image.bit_depth) - 1, seed)
+        q = quantize(model, loss, image.data.unsqueeze(0), s, (1 << image.bit_depth) - 1, seed,
+                     tail=SAFETY * tail_seconds(image.num_pixels))
         ks = q.steps
         values = {g: v.numpy().astype(np.int64)
                   for g, v in model.grid_values(model.rounded()).items()}

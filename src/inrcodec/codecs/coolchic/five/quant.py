@@ -177,11 +177,14 @@ def search_steps(ev: Evaluator, name: str, fixed: bool) -> tuple[tuple[int, int]
     return best, ev.cost(name, best)
 
 
-def rdoq_module(ev: Evaluator, name: str, k: tuple[int, int], gen: torch.Generator) -> int:
-    """Greedy integer moves on module `name`; returns how many integers changed."""
+def rdoq_module(ev: Evaluator, name: str, k: tuple[int, int], gen: torch.Generator,
+                tail: float = 0.0) -> int:
+    """Greedy integer moves on module `name`; returns how many integers changed. Inside a
+    budget it stops `tail` seconds before the encode's end (the time coding needs after it)."""
     ws, bs = module_tensors(ev.model, name)
     moves = 0
     end = encode_end()
+    end = None if end is None else end - tail
     for group, kk in ((ws, k[0]), (bs, k[1])):  # weights, then biases
         step = 2.0 ** -kk
         ints = [to_ints(t, kk).reshape(-1) for t in group]  # kept in step with the tensors
@@ -236,8 +239,9 @@ def total_cost(ev: Evaluator, steps: dict[str, tuple[int, int]],
 
 def quantize(model: CoolChic5Model, loss: Loss, target: torch.Tensor, s: CoolChic5Settings,
              levels: int = 255, seed: int = 0,
-             progress: Callable[[str], None] | None = None) -> QuantResult:
-    """Quantise the (float32, CPU) model in place; returns the steps and the costs."""
+             progress: Callable[[str], None] | None = None, tail: float = 0.0) -> QuantResult:
+    """Quantise the (float32, CPU) model in place; returns the steps and the costs. `tail`:
+    seconds RDOQ leaves before a budget's end (`rdoq_module`)."""
     with torch.no_grad():
         ev = Evaluator(model, loss, target, s.lmbda, levels)
         steps: dict[str, tuple[int, int]] = {}
@@ -253,6 +257,6 @@ def quantize(model: CoolChic5Model, loss: Loss, target: torch.Tensor, s: CoolChi
         if run:
             gen = torch.Generator().manual_seed(seed)
             for name in ("arm", "ifce", "synthesis", "upsampling"):
-                moves += rdoq_module(ev, name, steps[name], gen)
+                moves += rdoq_module(ev, name, steps[name], gen, tail)
         final = total_cost(ev, steps)
     return QuantResult(steps, cost, final, ev.latent_bits, moves, ev.count, share, run)
