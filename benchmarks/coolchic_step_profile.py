@@ -38,12 +38,13 @@ def main() -> None:
     ap.add_argument("--lmbda", type=float, default=1e-3)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--compile", action="store_true")
+    ap.add_argument("--bf16", action="store_true", help="the bf16 autocast setting")
     ap.add_argument("--no-deterministic", action="store_true")
     ap.add_argument("--rows", type=int, default=25)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     img = as_image(a.image)
-    s = CoolChic5Settings(decoder=a.decoder, lmbda=a.lmbda)
+    s = CoolChic5Settings(decoder=a.decoder, lmbda=a.lmbda, bf16=a.bf16)
     torch.manual_seed(0)
     model = CoolChic5Model(s, img.height, img.width, img.channels)
     phase = Phase("main", 1000, (s.lr, s.min_lr), "softround", (0.3, 0.1), (0.2, 0.15))
@@ -69,7 +70,7 @@ def main() -> None:
             one(i)
         per = (time.perf_counter() - t) / 10
         print(f"{img.width}x{img.height} {a.decoder}, {latents} latents, threads {a.threads}, "
-              f"compile {a.compile}, deterministic {not a.no_deterministic}: "
+              f"compile {a.compile}, bf16 {a.bf16}, deterministic {not a.no_deterministic}: "
               f"{per * 1000:.0f} ms per step")
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             for i in range(13, 16):
