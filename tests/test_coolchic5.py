@@ -588,3 +588,24 @@ def test_encode_is_repeatable_with_two_threads():
                            capture_output=True, text=True, timeout=300).stdout.strip()
             for _ in range(2)}
     assert len(runs) == 1
+
+
+def test_one_compiled_graph_serves_every_lambda(small):
+    """The encoder gain (16, 20 or 24 by lambda) is a tensor: compiling the training step
+    for a second lambda class reuses the first graph instead of compiling another (a cold
+    compilation of a full-size step costs minutes of an encode's clock)."""
+    from torch._dynamo.testing import CompileCounter
+
+    from inrcodec.codecs.coolchic.five.train import soft_forward
+
+    torch._dynamo.reset()
+    counter = CompileCounter()
+    fwd = soft_forward(CoolChic5Settings(), "cpu", False)
+    step = torch.compile(fwd, backend=counter, dynamic=False, fullgraph=True)
+    temp, noise = torch.tensor(0.3), torch.tensor(0.2)
+    for lmbda in (4e-3, 1e-4):  # gains 16 and 24
+        s = CoolChic5Settings(lmbda=lmbda)
+        model = CoolChic5Model(s, small.height, small.width, small.channels)
+        _ = model.gather
+        step(model, "softround", temp, noise)
+    assert counter.frame_count == 1

@@ -84,7 +84,9 @@ class CoolChic5Model(nn.Module):
         self.layout = layout = layout_of(s, height, width)
         self.grids = list(layout.order)  # parameter i is grid self.grids[i]
         self.params = nn.ParameterList(nn.Parameter(torch.zeros(g.shape)) for g in self.grids)
-        self.gain = s.gain()
+        # a tensor, not a float: a compiled step would bake a float in as a constant, and
+        # each lambda class (gain 16, 20, 24) would compile a graph of its own
+        self.register_buffer("gain", torch.tensor(s.gain()), persistent=False)
         d = s.dec
         self.arm = ARM5(d.spatial, layout.features, d.hidden, s.stabilisers)
         self.ifce = IFCE(layout)
