@@ -552,7 +552,7 @@ def test_presets_and_defaults():
     default = CoolChic5.make_settings("default")
     assert default.rdoq and default.rdoq_min_share == 0.0 and default.decoder == "mop"
     slow = CoolChic5.make_settings("slow")
-    assert slow.iterations == 10000 and slow.decoder == "mop"
+    assert slow.iterations == 10000 and slow.decoder == "mop" and slow.optimizer == "adam"
 
 
 def test_time_budget_hooks(small):
