@@ -197,11 +197,11 @@ Coding costs the same on both sides: from the float model to the coded payload
 latents' file 2 % above the training estimate on both; our container adds ~215 bytes
 (deflated JSON header, CRC) where the fork's header is 57 (~0.013 bpp here).
 
-NIF with both losses (lcssim: seeds 1 and 2 so far, 2026-12-03; seed 3 was stopped with the
-session): ours spends 3.5-4 % fewer bits than the fork at the same PSNR (within 0.1 dB; the
-fork's seeds spread less than that), for mse and lcssim alike, and MS-SSIM and LPIPS are level
-(lcssim: 19.13 dB against the fork's 19.01-19.33, LPIPS 0.031 against 0.029). "Outside the
-fork's spread" is on the cheaper side; the likely cause is the coding of the weights (below).
+NIF with both losses (3 seeds each): ours spends about 4 % fewer bits than the fork at the
+same PSNR or higher (mse: -3.8 % bits, +0.2 dB; lcssim: -4.4 % bits, +0.2 dB, of which our seed
+3 alone +0.4 dB), for mse and lcssim alike, and MS-SSIM and LPIPS are level (lcssim: 19.12-19.44
+dB against the fork's 19.01-19.33, LPIPS 0.025-0.033 against 0.029-0.030). "Outside the fork's
+spread" is on the cheaper side; the likely cause is the coding of the weights (below).
 
 ## Differences that remain (by design)
 
