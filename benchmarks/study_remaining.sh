@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Issue 17's remaining runs as two resumable lanes, one core each, so that a session starts
+# them with one command each and the next session resumes where they stopped:
+#
+#   benchmarks/study_remaining.sh study RUNS   # the loss study: main spec, second table
+#                                              # (-samelambda), v2 calibration, -x2
+#   benchmarks/study_remaining.sh side RUNS    # the forks side by side (Cool-chic 2.0), then
+#                                              # the NIF kodak24-half anchor
+#
+# RUNS is a folder outside the repository (e.g. /work/runs). On a fresh machine each store is
+# first rebuilt from its committed export (`inrcodec import`), so nothing finished is run again.
+# The side lane needs the forks set up by benchmarks/forks_env.sh in $FORKS (default
+# /work/forks). CPU estimates are in each spec's header: study ~20 CPU-h left at 222 of 300
+# main rows, side ~9 CPU-h (Cool-chic 2.0 forks ~5, the anchor ~4).
+set -euo pipefail
+
+lane=${1:?"lane: study or side"}
+runs=${2:?"RUNS folder"}
+here=$(cd "$(dirname "$0")/.." && pwd)
+cd "$here"
+py=${PYTHON:-$here/.venv/bin/python}
+inrcodec=${INRCODEC:-$here/.venv/bin/inrcodec}
+forks=${FORKS:-/work/forks}
+results=benchmarks/results
+
+bench() {  # bench SPEC DB [EXPORT]: import the export into a missing store, then run the spec
+  local spec=$1 db=$2 export=${3:-}
+  mkdir -p "$(dirname "$db")"
+  if [[ ! -e $db && -n $export && -e $export ]]; then
+    "$inrcodec" import "$export" --db "$db"
+  fi
+  nice -n 19 "$inrcodec" bench "benchmarks/specs/$spec.toml" --db "$db" --workers 1 --threads 1
+}
+
+case $lane in
+  study)
+    db=$runs/study-kodak6-half/results.sqlite
+    bench study-kodak6-half "$db" "$results/study-kodak6-half/study.store.json"
+    bench study-kodak6-half-samelambda "$db"
+    bench study-kodak6-half-calibration "$runs/study-kodak6-half-calibration/results.sqlite" \
+      "$results/study-kodak6-half/calibration.store.json"
+    bench study-kodak6-half-x2 "$db"
+    ;;
+  side)
+    out=$runs/forks/fsbs
+    mkdir -p "$runs/forks/work"
+    [[ -e $out.jsonl ]] || cp "$results/forks_side_by_side.jsonl" "$out.jsonl"
+    nice -n 19 "$py" benchmarks/forks_side_by_side.py --nif-fork "$forks/nif" \
+      --cc1-fork "$forks/cc-1.0-adaptations" --cc2-fork "$forks/cc-2.0-adaptations" \
+      --python "$forks/venv/bin/python" --shim "$forks/shim" --runs cc2:mse,cc2:lcssim \
+      --seeds 1,2,3 --sides fork,ours --workdir "$runs/forks/work" --out "$out"
+    bench nif-kodak24-half "$runs/nif-kodak24-half/results.sqlite" \
+      "$results/nif-kodak24-half.store.json"
+    ;;
+  *)
+    echo "unknown lane '$lane': study or side" >&2
+    exit 2
+    ;;
+esac
