@@ -19,8 +19,11 @@ for b in 1.0-adaptations 2.0-adaptations; do
 done
 python3 -m venv "$dest/venv"
 "$dest/venv/bin/pip" install -q torch==2.13.0
+# constriction as both Cool-chic forks pin it (0.3.0): 0.5.0, what pip picks otherwise, panics on
+# a Laplace scale of 0, which the 2.0 fork's scales reach once rounded to its probability grid
+# (for positive scales both versions write the same bytes)
 "$dest/venv/bin/pip" install -q numpy scipy pyyaml pillow brotli pytorch-msssim einops fvcore \
-  constriction
+  constriction==0.3.0
 s="$dest/shim"; mkdir -p "$s/torchvision/transforms" "$s/skimage" "$s/lpips"
 echo "from . import transforms" > "$s/torchvision/__init__.py"
 cat > "$s/torchvision/transforms/__init__.py" <<'PY'
