@@ -10,8 +10,7 @@
 # RUNS is a folder outside the repository (e.g. /work/runs). On a fresh machine each store is
 # first rebuilt from its committed export (`inrcodec import`), so nothing finished is run again.
 # The side lane needs the forks set up by benchmarks/forks_env.sh in $FORKS (default
-# /work/forks). CPU estimates are in each spec's header: study ~20 CPU-h left at 222 of 300
-# main rows, side ~9 CPU-h (Cool-chic 2.0 forks ~5, the anchor ~4).
+# /work/forks). CPU estimates: each spec's header, and forks_side_by_side.md for the forks.
 set -euo pipefail
 
 lane=${1:?"lane: study or side"}
