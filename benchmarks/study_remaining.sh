@@ -13,8 +13,9 @@
 # /work/forks). CPU estimates: each spec's header, and forks_side_by_side.md for the forks.
 set -euo pipefail
 
-lane=${1:?"lane: study or side"}
-runs=${2:?"RUNS folder"}
+[[ $# -eq 2 ]] || { echo "usage: $0 study|side RUNS" >&2; exit 2; }
+lane=$1
+runs=$(mkdir -p "$2" && cd "$2" && pwd)
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 py=${PYTHON:-$here/.venv/bin/python}
