@@ -4,8 +4,8 @@
 #
 #   benchmarks/study_remaining.sh study RUNS   # the loss study: main spec, second table
 #                                              # (-samelambda), v2 calibration, -x2
-#   benchmarks/study_remaining.sh side RUNS    # the forks side by side (Cool-chic 2.0), then
-#                                              # the NIF kodak24-half anchor
+#   benchmarks/study_remaining.sh side RUNS    # the NIF kodak24-half anchor, then the forks
+#                                              # side by side (Cool-chic 2.0)
 #
 # RUNS is a folder outside the repository (e.g. /work/runs). On a fresh machine each store is
 # first rebuilt from its committed export (`inrcodec import`), so nothing finished is run again.
@@ -42,6 +42,8 @@ case $lane in
     bench study-kodak6-half-x2 "$db"
     ;;
   side)
+    bench nif-kodak24-half "$runs/nif-kodak24-half/results.sqlite" \
+      "$results/nif-kodak24-half.store.json"
     out=$runs/forks/fsbs
     mkdir -p "$runs/forks/work"
     [[ -e $out.jsonl ]] || cp "$results/forks_side_by_side.jsonl" "$out.jsonl"
@@ -49,8 +51,6 @@ case $lane in
       --cc1-fork "$forks/cc-1.0-adaptations" --cc2-fork "$forks/cc-2.0-adaptations" \
       --python "$forks/venv/bin/python" --shim "$forks/shim" --runs cc2:mse,cc2:lcssim \
       --seeds 1,2,3 --sides fork,ours --workdir "$runs/forks/work" --out "$out"
-    bench nif-kodak24-half "$runs/nif-kodak24-half/results.sqlite" \
-      "$results/nif-kodak24-half.store.json"
     ;;
   *)
     echo "unknown lane '$lane': study or side" >&2
