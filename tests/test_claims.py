@@ -65,6 +65,9 @@ def test_claims_reproduced_on_rows_that_say_so():
     assert found["C2"]["verdict"] == "reproduced"
     # v2 LcSSIM trails AVIF by 0.5 dB MS-SSIM: +12.2 % in rate, more than CLOSE
     assert found["C3"]["verdict"] == "not reproduced" and "+12.2 %" in found["C3"]["numbers"]
+    # each comparison names its expected direction and its outcome
+    assert found["C3"]["numbers"].startswith("cc_lcssim within 10 % of avif: fails, ")
+    assert "mse beats l1: holds, " in found["C1"]["numbers"]
     assert found["C4"]["verdict"] == "reproduced"
     assert "missing" not in found["C1"]["numbers"]
 

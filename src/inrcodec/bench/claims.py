@@ -69,16 +69,27 @@ def _arch(curves: dict[str, dict[str, str]], prefix: str, x2: bool) -> str | Non
 Check = tuple[str, Spread]  # ("beats" | "close" | "loses", spread)
 
 
+def _expectation(kind: str, s: Spread) -> str:
+    """What a check expects, in words, so that a reader of findings.csv sees each comparison's
+    direction beside its outcome (holds, fails, unclear)."""
+    test, anchor = s.test.split("|")[-1], s.anchor.split("|")[-1]
+    if kind == "beats":
+        return f"{test} beats {anchor}"
+    if kind == "loses":
+        return f"{anchor} beats {test}"
+    return f"{test} within {CLOSE:g} % of {anchor}"
+
+
 def _judge(checks: list[Check], missing: list[str]) -> tuple[str, str]:
-    outcomes = []
+    outcomes, parts = [], []
     for kind, s in checks:
         if kind == "loses":  # the test needs more bits: the anchor beats it
             o = {"holds": "fails", "fails": "holds"}.get(beats(s), "unclear")
         else:
             o = (beats if kind == "beats" else close)(s)
         outcomes.append(o)
-    numbers = "; ".join([f"[{kind}] {s.describe()}" for kind, s in checks] +
-                        [f"missing: {m}" for m in missing])
+        parts.append(f"{_expectation(kind, s)}: {o}, {s.describe()}")
+    numbers = "; ".join(parts + [f"missing: {m}" for m in missing])
     if missing or not checks:
         return "inconclusive", numbers
     if "fails" in outcomes:
