@@ -1,0 +1,111 @@
+"""Does Cool-chic v2's `icip24-quarter` rank the losses as the full `icip24` recipe does?
+(issue 17: the loss study runs v2 at the quarter preset if its ranking agrees.)
+
+    python benchmarks/v2_calibration.py /work/runs/study-kodak6-half/results.sqlite \
+        /work/runs/study-kodak6-half-calibration/results.sqlite \
+        -o benchmarks/results/study-kodak6-half/v2_calibration.md
+
+The calibration store (study-kodak6-half-calibration.toml) holds `icip24` encodes, one rate
+point per (image, loss); the main study's store holds the `icip24-quarter` encode of the same
+(image, loss, lambda). For each image and metric the script orders the losses under both
+recipes and counts the pairs of losses ordered alike. One point per loss means no BD-rate: the
+losses sit at different rates, so the orders compare the recipes with each other, not the
+losses at equal rate. It also gives what the full recipe buys over the quarter one, loss by
+loss (bpp, PSNR, MS-SSIM dB, LPIPS, encode time).
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import statistics
+from pathlib import Path
+from typing import Any
+
+from inrcodec.bench.store import Store
+
+FULL, QUARTER = "icip24", "icip24-quarter"
+METRICS = (("bpp", "bpp", False), ("psnr", "PSNR", True), ("msssim_db", "MS-SSIM dB", True),
+           ("lpips", "LPIPS", False))
+
+Key = tuple[str, str, str]  # image, loss, rate_json
+
+
+def v2_rows(db: str | Path, variant: str) -> dict[Key, dict[str, Any]]:
+    with Store.open(db) as store:
+        rows = store.rows("done")
+    return {(r["image"], r["loss"], r["rate_json"]): r for r in rows
+            if r["kind"] == "inr" and r["codec"] == "coolchic-v2" and r["variant"] == variant}
+
+
+def order(values: dict[str, float], higher_better: bool) -> list[str]:
+    return sorted(values, key=lambda k: values[k], reverse=higher_better)
+
+
+def pairs_alike(a: dict[str, float], b: dict[str, float]) -> tuple[int, int]:
+    same = total = 0
+    for x, y in itertools.combinations(sorted(set(a) & set(b)), 2):
+        total += 1
+        same += (a[x] - a[y]) * (b[x] - b[y]) > 0
+    return same, total
+
+
+def report(full: dict[Key, dict[str, Any]], quarter: dict[Key, dict[str, Any]]) -> str:
+    keys = sorted(set(full) & set(quarter))
+    if not keys:
+        raise SystemExit("no (image, loss, lambda) has both an icip24 and an icip24-quarter row")
+    images = sorted({k[0] for k in keys})
+    out = ["# Cool-chic v2: icip24-quarter against the full icip24 recipe", "",
+           f"{len(keys)} (image, loss, lambda) points with both recipes; per image and metric, "
+           "the losses in order (best first) and the pairs of losses ordered alike.", ""]
+    same_all = total_all = 0
+    for image in images:
+        here = [k for k in keys if k[0] == image]
+        out.append(f"## {image}")
+        out.append("")
+        out.append("| metric | icip24 | icip24-quarter | pairs alike |")
+        out.append("|---|---|---|---|")
+        for m, name, higher in METRICS:
+            f = {k[1]: full[k][m] for k in here if full[k][m] is not None}
+            q = {k[1]: quarter[k][m] for k in here if quarter[k][m] is not None}
+            same, total = pairs_alike(f, q)
+            if m != "bpp":
+                same_all, total_all = same_all + same, total_all + total
+            out.append(f"| {name} | {' > '.join(order(f, higher))} | "
+                       f"{' > '.join(order(q, higher))} | {same} of {total} |")
+        out.append("")
+    out += [f"Quality metrics over both images: {same_all} of {total_all} pairs of losses "
+            "ordered alike.", "", "## What the full recipe buys (icip24 minus icip24-quarter)",
+            "", "| image | loss | lambda | bpp | PSNR (dB) | MS-SSIM (dB) | LPIPS | "
+            "encode s (full / quarter) |", "|---|---|---|---|---|---|---|---|"]
+    deltas: dict[str, list[float]] = {m: [] for m, _, _ in METRICS}
+    for k in keys:
+        f, q = full[k], quarter[k]
+        d = {m: f[m] - q[m] for m, _, _ in METRICS if f[m] is not None and q[m] is not None}
+        for m, v in d.items():
+            deltas[m].append(v)
+        nan = float("nan")
+        out.append(f"| {k[0]} | {k[1]} | {k[2]} | {d.get('bpp', nan):+.3f} | "
+                   f"{d.get('psnr', nan):+.2f} | {d.get('msssim_db', nan):+.2f} | "
+                   f"{d.get('lpips', nan):+.4f} | "
+                   f"{f['encode_seconds']:.0f} / {q['encode_seconds']:.0f} |")
+    means = ", ".join(f"{name} {statistics.fmean(deltas[m]):+.3g}" for m, name, _ in METRICS
+                      if deltas[m])
+    out += ["", f"Mean change: {means}."]
+    return "\n".join(out) + "\n"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("main_db", help="the study's store (icip24-quarter rows)")
+    ap.add_argument("calibration_db", help="the calibration spec's store (icip24 rows)")
+    ap.add_argument("-o", "--out", type=Path)
+    args = ap.parse_args()
+    text = report(v2_rows(args.calibration_db, FULL), v2_rows(args.main_db, QUARTER))
+    if args.out:
+        args.out.write_text(text)
+    print(text, end="")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""benchmarks/v2_calibration.py: icip24 against icip24-quarter from two result stores, on rows
+with known orders."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+from conftest import ROOT
+
+SCRIPT = ROOT / "benchmarks" / "v2_calibration.py"
+_spec = importlib.util.spec_from_file_location("v2_calibration", SCRIPT)
+assert _spec is not None and _spec.loader is not None
+calib = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(calib)
+
+LOSSES = ("mse", "l1", "logcosh")
+
+
+def _export(path, variant: str, psnr: dict[str, float], extra: list[dict] | None = None) -> None:
+    rows = []
+    for image in ("kodim01@1/2", "kodim23@1/2"):
+        for i, loss in enumerate(LOSSES):
+            rows.append({"job_id": f"{variant}-{image}-{loss}", "kind": "inr", "status": "done",
+                         "codec": "coolchic-v2", "variant": variant, "image": image,
+                         "loss": loss, "rate_json": '{"lmbda": 0.001}', "curve": loss,
+                         "bpp": 1.0 + i / 10, "psnr": psnr[loss], "msssim_db": psnr[loss] / 2,
+                         "lpips": 0.1 - psnr[loss] / 1000, "encode_seconds": 100.0})
+    rows += extra or []
+    path.write_text(json.dumps({"format": "inrcodec-results", "schema": 1, "runs": [],
+                                "results": rows}))
+
+
+def test_orders_and_what_the_full_recipe_buys(tmp_path):
+    _export(tmp_path / "full.json", "icip24", {"mse": 32.0, "l1": 31.0, "logcosh": 31.5})
+    # the quarter recipe swaps l1 and logcosh; a v1 row and an AVIF row are not its business
+    _export(tmp_path / "main.json", "icip24-quarter", {"mse": 31.0, "l1": 30.6, "logcosh": 30.5},
+            [{"job_id": "v1", "kind": "inr", "status": "done", "codec": "coolchic-v1",
+              "variant": "icip24", "image": "kodim01@1/2", "loss": "mse",
+              "rate_json": '{"lmbda": 0.001}', "bpp": 1, "psnr": 1.0}])
+    text = calib.report(calib.v2_rows(tmp_path / "full.json", calib.FULL),
+                        calib.v2_rows(tmp_path / "main.json", calib.QUARTER))
+    assert "| PSNR | mse > logcosh > l1 | mse > l1 > logcosh | 2 of 3 |" in text
+    assert "| bpp | mse > l1 > logcosh | mse > l1 > logcosh | 3 of 3 |" in text
+    # PSNR, MS-SSIM dB and LPIPS each lose the same pair on both images
+    assert "Quality metrics over both images: 12 of 18 pairs" in text
+    assert "| kodim01@1/2 | mse | {\"lmbda\": 0.001} | +0.000 | +1.00 | +0.50 |" in text
+
+
+def test_no_common_points_is_a_clear_error(tmp_path):
+    _export(tmp_path / "full.json", "icip24", {"mse": 32.0, "l1": 31.0, "logcosh": 31.5})
+    out = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "full.json"),
+                          str(tmp_path / "full.json")], capture_output=True, text=True)
+    assert out.returncode != 0 and "no (image, loss, lambda)" in out.stderr
