@@ -346,6 +346,20 @@ def test_bd_rate_known_answers():
     assert list(x) == [0.2, 0.4, 1.0] and list(y) == [28, 31, 35]
 
 
+def test_bd_falls_back_to_pchip_where_akima_is_not_monotone():
+    # a loss-study pair (Cool-chic v2, LPIPS, 3 points each): Akima's fit of the test curve
+    # dips to 0.27 bpp between its 0.67 and 2.15 bpp points and gave a BD-rate of -50.6 %
+    # while its BD-LPIPS said the test is worse
+    anchor = ([0.494, 0.987, 1.754], [0.1597, 0.0615, 0.0142])
+    test = ([0.671, 2.152, 3.037], [0.1314, 0.0135, 0.0103])
+    r = bd(*anchor, *test, higher_is_better=False)
+    assert r.method == "pchip"
+    assert r.bd_rate > 0 and r.bd_metric > 0  # both say: the test is worse
+    # a well-sampled curve keeps Akima
+    assert bd([0.25, 0.5, 1.0, 2.0], [28, 31, 34, 37], [0.3, 0.6, 1.2], [28, 31, 34]).method \
+        == "akima"
+
+
 def _row(curve, image, rate, bpp, psnr_, kind="inr", seed=0):
     return {"status": "done", "curve": curve, "image": image, "rate_json": rate, "bpp": bpp,
             "psnr": psnr_, "ssim": 0.9, "msssim": 0.9, "msssim_db": 10.0, "lpips": None,

@@ -21,6 +21,7 @@ class BDRow:
     bd_rate: float
     bd_metric: float
     overlap: float
+    method: str  # the interpolation behind the numbers (bdrate.METHOD or its fallback)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -43,7 +44,7 @@ def bd_table(curves: list[Curve], metrics: tuple[str, ...] = METRICS) -> list[BD
                     r = bd(*a.series(metric), *test.series(metric), HIGHER_IS_BETTER[metric])
                     label = a.loss if a.kind == "inr" else a.label
                     rows.append(BDRow(arch, metric, test.loss, label, r.bd_rate, r.bd_metric,
-                                      r.overlap))
+                                      r.overlap, r.method))
     return rows
 
 

@@ -25,6 +25,7 @@ from typing import Any
 from ..errors import ConfigError
 from . import plots
 from .analysis import bd_table, findings, timing
+from .bdrate import METHOD
 from .claims import write_claims
 from .crops import visual_crops
 from .curves import (
@@ -93,12 +94,13 @@ code{background:#f5f5f5;padding:0 .2em}
 LOW_OVERLAP = 0.5
 
 
-def _bd_cell(v: float, lower_better: bool = True, overlap: float = 1.0) -> str:
+def _bd_cell(v: float, lower_better: bool = True, overlap: float = 1.0,
+             method: str = METHOD) -> str:
     if not math.isfinite(v):
         return "n/a"
     good = v < 0 if lower_better else v > 0
     cls = "good" if good else "bad"
-    mark = "†" if overlap < LOW_OVERLAP else ""
+    mark = ("†" if overlap < LOW_OVERLAP else "") + ("‡" if method != METHOD else "")
     return f'<span class="{cls}">{v:+.2f}{mark}</span>'
 
 
@@ -196,10 +198,12 @@ def _html(out, db, rows, done, failed, images, curves, figures, bd_rows, found, 
     parts.append("<p class='note'>BD-rate (%): bits the loss needs relative to the anchor at "
                  "equal quality (negative = fewer bits, green). BD-metric: quality difference at "
                  "equal rate (dB for PSNR and MS-SSIM; for LPIPS negative is better). Akima "
-                 "interpolation over each curve's efficient points; n/a where the curves do not "
+                 "interpolation over each curve's efficient points, or PCHIP (‡) where Akima's "
+                 "interpolant of either curve is not monotone (few, unevenly spaced points); "
+                 "n/a where the curves do not "
                  f"overlap; † where they share less than {LOW_OVERLAP:.0%} of their quality "
-                 "range (an extrapolation-prone number). All pairs, with their overlap, are in "
-                 "bd.csv.</p>")
+                 "range (an extrapolation-prone number). All pairs, with their overlap and "
+                 "interpolation, are in bd.csv.</p>")
     for arch in sorted({r.architecture for r in bd_rows}):
         for metric in metrics:
             sel = [r for r in bd_rows if r.architecture == arch and r.metric == metric]
@@ -217,8 +221,9 @@ def _html(out, db, rows, done, failed, images, curves, figures, bd_rows, found, 
                     if r is None:
                         cells += ["–", "–"]
                     else:
-                        cells += [_bd_cell(r.bd_rate, overlap=r.overlap),
-                                  _bd_cell(r.bd_metric, metric == "lpips", r.overlap)]
+                        cells += [_bd_cell(r.bd_rate, overlap=r.overlap, method=r.method),
+                                  _bd_cell(r.bd_metric, metric == "lpips", r.overlap,
+                                           r.method)]
                 table_rows.append(cells)
             parts.append(f"<h3>{html.escape(arch)}: {METRIC_LABELS[metric]}</h3>")
             parts.append(_table(headers, table_rows, "bd"))
