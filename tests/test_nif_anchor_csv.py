@@ -1,0 +1,33 @@
+"""scripts/nif_anchor_csv.py: the NIF anchor's CSV from a result store, on known rows."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+
+from conftest import ROOT
+
+SCRIPT = ROOT / "scripts" / "nif_anchor_csv.py"
+
+
+def test_rows_means_and_both_reference_rates(tmp_path):
+    rows = [{"job_id": f"j{i}", "kind": "inr", "status": "done", "image": f"kodim0{i}@1/2",
+             "variant": "fork-x2-120", "bpp": bpp, "psnr": psnr, "msssim": ms,
+             "msssim_db": -10 * math.log10(1 - ms), "lpips": 0.05, "encode_seconds": 600.0,
+             "loss": "lcssim", "seed": 0}
+            for i, (bpp, psnr, ms) in enumerate([(1.2, 30.0, 0.96), (1.4, 34.0, 0.98)], 1)]
+    rows.append({"job_id": "b", "kind": "baseline", "status": "done", "image": "kodim01@1/2"})
+    (tmp_path / "s.json").write_text(json.dumps({"format": "inrcodec-results", "schema": 1,
+                                                 "runs": [], "results": rows}))
+    subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "s.json"), "-o",
+                    str(tmp_path / "a.csv")], check=True, capture_output=True)
+    with open(tmp_path / "a.csv") as fh:
+        got = list(csv.reader(fh))
+    assert got[0][:4] == ["image", "preset", "bpp", "psnr"] and len(got) == 6
+    assert got[1][0] == "kodim01@1/2" and got[2][0] == "kodim02@1/2"
+    # the mean row: bpp and PSNR averaged, MS-SSIM dB of the mean MS-SSIM (0.97 -> 15.229)
+    assert got[3][:5] == ["mean of 2", "", "1.3000", "32.000", "15.229"]
+    assert [r[2] for r in got[4:]] == ["1.3288", "1.2399"]  # file and state-only bpp
