@@ -150,6 +150,9 @@ def test_report_files_and_browser_check(resumed, tmp_path):
     for text in ("Rate-distortion curves", "Findings", "BD-rate", "Visual comparison",
                  "Timing", "jpeg/420", "webp"):
         assert text in page
+    # each loss with what it computes, as the study's readers need to know
+    assert "<h2>Losses</h2>" in page and "<td>mse</td><td>mean d² (both forks' l2)</td>" \
+        in page.replace("&#x27;", "'")
     if shutil.which("chromium") is None:
         pytest.skip("Chromium not installed: browser check skipped")
     check = subprocess.run([sys.executable, str(ROOT / "scripts" / "check_report.py"), out],

@@ -6,7 +6,7 @@ import torch
 from pytorch_msssim import ssim as ref_ssim
 
 from inrcodec.errors import ConfigError
-from inrcodec.losses import BUILTIN_LOSSES, LOSSES, parse_loss
+from inrcodec.losses import BUILTIN_LOSSES, DEFINITIONS, LOSSES, describe_loss, parse_loss
 
 
 @pytest.fixture
@@ -77,3 +77,10 @@ def test_every_loss_has_gradient(pair):
         fn(x, t).backward()
         assert x.grad is not None and torch.isfinite(x.grad).all(), name
         assert x.grad.abs().sum() > 0, name
+
+
+def test_every_builtin_loss_is_described():
+    assert set(DEFINITIONS) == set(BUILTIN_LOSSES)
+    assert describe_loss("cc_l1ssim").startswith("(0.8 l1 + 0.2 (1 − SSIM)) / 2")
+    assert describe_loss("0.8*l1+0.2*ssim") == "0.8 × l1 (mean |d|) + 0.2 × ssim (1 − SSIM)"
+    assert describe_loss("nosuchloss") == "unknown loss"

@@ -125,6 +125,34 @@ LOSSES: dict[str, Loss] = {
 }
 BUILTIN_LOSSES = tuple(LOSSES)  # the terms above; plugins add theirs to LOSSES
 
+# what each built-in term computes, in words (reports print it beside the curves)
+DEFINITIONS: dict[str, str] = {
+    "l1": "mean |d|",
+    "mse": "mean d² (both forks' l2)",
+    "rmse": "sqrt(mean d²) (the paper's Eq. 5)",
+    "logcosh": "mean log cosh d",
+    "ssim": "1 − SSIM",
+    "msssim": "1 − MS-SSIM",
+    "lcssim": "logcosh + 0.01 (1 − SSIM), summed (NIF's default)",
+    "l1ssim": "0.8 l1 + 0.2 (1 − SSIM)",
+    "cc_lcssim": "(logcosh + 0.01 (1 − SSIM)) / 2: the Cool-chic forks average the weighted terms",
+    "cc_l1ssim": "(0.8 l1 + 0.2 (1 − SSIM)) / 2: the Cool-chic forks average the weighted terms",
+    "nif_l1ssim": "l1 + 0.01 (1 − SSIM), summed (the NIF fork's l1_ssim)",
+}
+
+
+def describe_loss(spec: str) -> str:
+    """A loss expression in words: 'mse' -> its definition, '0.8*l1+0.2*ssim' -> each weighted
+    term's definition. d = pred − target on images in [0, 1]."""
+    try:
+        terms = parse_loss(spec).terms
+    except ConfigError:
+        return "unknown loss"
+    plugin = "a plugin's term"
+    if len(terms) == 1 and terms[0][0] == 1.0:
+        return DEFINITIONS.get(terms[0][1], plugin)
+    return " + ".join(f"{w:g} × {n} ({DEFINITIONS.get(n, plugin)})" for w, n in terms)
+
 
 def register(name: str, fn: Loss) -> None:
     if not re.fullmatch(r"[a-z][a-z0-9_]*", name):

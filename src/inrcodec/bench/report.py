@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from ..losses import describe_loss
 from . import plots
 from .analysis import bd_table, findings, timing
 from .bdrate import METHOD
@@ -147,6 +148,29 @@ def write_report(db: str | os.PathLike, out: str | os.PathLike, *, crop_image: s
     return index
 
 
+def _losses_section(done: list[dict[str, Any]]) -> str:
+    """Each loss the INR rows train with, what it computes, and the architectures using it (the
+    study compares losses as each codec's reference defines them)."""
+    arches: dict[str, set[str]] = {}
+    signed: set[str] = set()
+    for r in done:
+        if r["kind"] != "inr" or not r["loss"]:
+            continue
+        arches.setdefault(r["loss"], set()).add(r["architecture"])
+        if '"signed": true' in (r["settings_json"] or ""):
+            signed.add(r["architecture"])
+    if not arches:
+        return ""
+    note = ("<p class='note'>d = decoded − original on images in [0, 1]"
+            + (f"; {html.escape(', '.join(sorted(signed)))} train on images mapped to [−1, 1] "
+               "as the NIF fork does, so their pointwise terms see 2d" if signed else "")
+            + ".</p>")
+    return "<h2>Losses</h2>" + note + _table(
+        ["loss", "what it computes", "architectures"],
+        [[html.escape(loss), html.escape(describe_loss(loss)),
+          html.escape(", ".join(sorted(a)))] for loss, a in sorted(arches.items())])
+
+
 def _html(out, db, rows, done, failed, images, curves, figures, bd_rows, found, times, crops,
           runs, metrics) -> str:
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
@@ -175,6 +199,8 @@ def _html(out, db, rows, done, failed, images, curves, figures, bd_rows, found, 
         "images every curve has results for. PSNR is on the integer codes at each image's bit "
         "depth (peak 2^bits − 1: 255 for 8-bit images, 65535 for 16-bit slices); MS-SSIM dB = "
         "−10·log10(1−MS-SSIM); LPIPS (AlexNet) is lower-is-better.</p>")
+
+    parts.append(_losses_section(done))
 
     parts.append("<h2>Rate-distortion curves</h2>")
     for arch, paths in figures.items():
