@@ -1,6 +1,6 @@
 """NIF's loss ranking in our loss study against the NIF fork's own loss ablation (issue 17).
 
-    python benchmarks/nif_loss_ranking.py /work/runs/study-report/curves.csv \
+    python benchmarks/nif_loss_ranking.py benchmarks/results/study-kodak6-half/report/curves.csv \
         -o benchmarks/results/study-kodak6-half/nif_loss_ranking.md
 
 NIF's rate is its network, so every loss runs the same configurations and the losses compare

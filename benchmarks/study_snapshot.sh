@@ -5,9 +5,9 @@
 #   benchmarks/study_snapshot.sh RUNS     # RUNS as given to study_remaining.sh (e.g. /work/runs)
 #
 # Writes, for each store that exists under RUNS (a store not started yet is skipped):
-#   study-kodak6-half/           study.store.json, results.csv, findings.csv (the report's
-#                                claims.csv), nif_loss_ranking.md (once NIF rows exist); the
-#                                HTML report itself goes to RUNS/study-report
+#   study-kodak6-half/           study.store.json, results.csv, report/ (`inrcodec report`:
+#                                index.html, figures, crops, CSVs), findings.csv (the report's
+#                                claims.csv), nif_loss_ranking.md (once NIF rows exist)
 #   study-kodak6-half/           calibration.store.json, v2_calibration.md
 #   nif-kodak24-half.store.json, nif_kodak24-half.csv
 #   forks_side_by_side.{jsonl,md,...} from RUNS/forks/fsbs.jsonl
@@ -29,10 +29,11 @@ db=$runs/study-kodak6-half/results.sqlite
 if [[ -e $db ]]; then
   "$inrcodec" export "$db" -o "$study/study.store.json"
   "$inrcodec" export "$db" -o "$study/results.csv"
-  "$inrcodec" report "$db" -o "$runs/study-report"
-  cp "$runs/study-report/claims.csv" "$study/findings.csv"
-  if grep -q ',nif,' "$runs/study-report/curves.csv"; then
-    "$py" benchmarks/nif_loss_ranking.py "$runs/study-report/curves.csv" \
+  rm -rf "$study/report"  # a curve or crop that is gone must not linger
+  "$inrcodec" report "$db" -o "$study/report"
+  cp "$study/report/claims.csv" "$study/findings.csv"
+  if grep -q ',nif,' "$study/report/curves.csv"; then
+    "$py" benchmarks/nif_loss_ranking.py "$study/report/curves.csv" \
       -o "$study/nif_loss_ranking.md" > /dev/null
   fi
 fi
