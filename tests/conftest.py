@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -32,6 +34,16 @@ def crop(image: Image, top: int, left: int, h: int, w: int) -> Image:
 def small(sample: Image) -> Image:
     """A 32x32 RGB crop with some structure (the parrot's head)."""
     return crop(sample, 30, 90, 32, 32)
+
+
+def load_script(path: Path) -> ModuleType:
+    """A script of benchmarks/ or scripts/ (not a package) imported as a module, to test its
+    functions."""
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec is not None and spec.loader is not None, path
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def requires_shared(*parts: str) -> Path:

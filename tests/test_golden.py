@@ -5,7 +5,6 @@ architecture). Rewrite them with scripts/make_golden.py only for an intended for
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import platform
 
@@ -13,7 +12,7 @@ import pytest
 import torch
 
 import inrcodec
-from conftest import ROOT
+from conftest import ROOT, load_script
 from inrcodec.coding.container import repack
 
 GOLDEN = ROOT / "tests" / "golden"
@@ -22,11 +21,7 @@ CASES = sorted(MANIFEST["files"])
 
 
 def _maker():
-    spec = importlib.util.spec_from_file_location("make_golden", ROOT / "scripts" /
-                                                  "make_golden.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "scripts" / "make_golden.py")
 
 
 def test_every_codec_has_a_golden_file():

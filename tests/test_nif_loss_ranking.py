@@ -4,18 +4,14 @@ fork's ablation, on curves with known answers."""
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import subprocess
 import sys
 
-from conftest import ROOT
+from conftest import ROOT, load_script
 
 SCRIPT = ROOT / "benchmarks" / "nif_loss_ranking.py"
-_spec = importlib.util.spec_from_file_location("nif_loss_ranking", SCRIPT)
-assert _spec is not None and _spec.loader is not None
-ranking = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(ranking)
+ranking = load_script(SCRIPT)
 
 HIDDEN = {"48": [48, 24, 16, 10], "120": [120, 40, 28, 16], "200": [200, 64, 40, 20]}
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, load_script
 from inrcodec.bench.grid import expand
 from inrcodec.bench.spec import load_spec
 from inrcodec.bench.store import Store
@@ -243,12 +243,7 @@ def test_report_of_a_converted_export(name, tmp_path):
 
 
 def _benchmark_script(name: str):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(ROOT / "benchmarks" / f"{name}.py")
 
 
 def _bd_between():

@@ -3,18 +3,14 @@ with known orders."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 
-from conftest import ROOT
+from conftest import ROOT, load_script
 
 SCRIPT = ROOT / "benchmarks" / "v2_calibration.py"
-_spec = importlib.util.spec_from_file_location("v2_calibration", SCRIPT)
-assert _spec is not None and _spec.loader is not None
-calib = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(calib)
+calib = load_script(SCRIPT)
 
 LOSSES = ("mse", "l1", "logcosh")
 
