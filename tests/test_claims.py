@@ -110,3 +110,10 @@ def test_study_specs_expand_to_their_budgeted_grids(name, inr_jobs):
     assert len(jobs) == inr_jobs
     # every Cool-chic loss is its reference's: the averaged composites
     assert not {j.loss for j in jobs if j.codec.startswith("coolchic")} & {"lcssim", "l1ssim"}
+
+
+def test_mse_anchors_its_family_whatever_the_row_order():
+    # rmse first in the rows and better than mse: C1's anchor is still the mse curve
+    rows = _rows("coolchic-v1", "rmse", 0.5) + _study()
+    c1 = {c["claim"]: c for c in claims(rows)}["C1"]["numbers"]
+    assert "vs coolchic-v1|mse (psnr)" in c1 and "coolchic-v1|rmse" not in c1

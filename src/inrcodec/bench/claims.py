@@ -50,12 +50,16 @@ def close(s: Spread) -> str:
 
 
 def _curves(rows: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
-    """architecture -> loss family -> curve label (the first loss of a family seen)."""
-    out: dict[str, dict[str, str]] = {}
+    """architecture -> loss family -> curve label: the loss named as its family if the rows
+    have it (mse before rmse), else the first member by name, whatever the rows' order."""
+    losses: dict[str, dict[str, str]] = {}
     for r in rows:
         if r["status"] == "done" and r["kind"] == "inr":
-            fam = FAMILY.get(r["loss"], r["loss"])
-            out.setdefault(r["architecture"], {}).setdefault(fam, r["curve"])
+            losses.setdefault(r["architecture"], {})[r["loss"]] = r["curve"]
+    out: dict[str, dict[str, str]] = {}
+    for arch, by_loss in losses.items():
+        for loss in sorted(by_loss, key=lambda n: (FAMILY.get(n, n) != n, n)):
+            out.setdefault(arch, {}).setdefault(FAMILY.get(loss, loss), by_loss[loss])
     return out
 
 
