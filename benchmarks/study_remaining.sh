@@ -2,8 +2,8 @@
 # Issue 17's remaining runs as two resumable lanes, one core each, so that a session starts
 # them with one command each and the next session resumes where they stopped:
 #
-#   benchmarks/study_remaining.sh study RUNS   # the loss study: main spec, second table
-#                                              # (-samelambda), v2 calibration, -x2
+#   benchmarks/study_remaining.sh study RUNS   # the loss study: main spec, AVIF 4:2:0, second
+#                                              # table (-samelambda), v2 calibration, -x2
 #   benchmarks/study_remaining.sh side RUNS    # the NIF kodak24-half anchor, then the forks
 #                                              # side by side (Cool-chic 2.0)
 #
@@ -36,6 +36,7 @@ case $lane in
   study)
     db=$runs/study-kodak6-half/results.sqlite
     bench study-kodak6-half "$db" "$results/study-kodak6-half/study.store.json"
+    bench study-kodak6-half-avif420 "$db"
     bench study-kodak6-half-samelambda "$db"
     bench study-kodak6-half-calibration "$runs/study-kodak6-half-calibration/results.sqlite" \
       "$results/study-kodak6-half/calibration.store.json"

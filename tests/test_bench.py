@@ -71,6 +71,14 @@ def test_baseline_gray_and_refusals(sample):
         bl.get_baseline("bpg")
 
 
+def test_avif_420_subsamples_the_chroma(sample):
+    # at a high quality, 4:2:0 spends fewer bits on half as many chroma samples and loses
+    # the colour edges that 4:4:4 keeps
+    full, sub = (bl.run_baseline(bl.get_baseline("avif", v), sample, 90) for v in ("", "420"))
+    assert len(sub.data) < len(full.data)
+    assert psnr(sample, sub.decoded) < psnr(sample, full.decoded) - 0.5
+
+
 # -- specs, grids, job ids ---------------------------------------------------------------------
 
 def test_job_ids_stable_content_addressed_and_setting_sensitive(imgdir, tmp_path):

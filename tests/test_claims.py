@@ -117,3 +117,15 @@ def test_mse_anchors_its_family_whatever_the_row_order():
     rows = _rows("coolchic-v1", "rmse", 0.5) + _study()
     c1 = {c["claim"]: c for c in claims(rows)}["C1"]["numbers"]
     assert "vs coolchic-v1|mse (psnr)" in c1 and "coolchic-v1|rmse" not in c1
+
+
+def test_c3_and_c4_again_against_avif_420(tmp_path):
+    # a weaker AVIF 4:2:0 (0.35 dB below 4:4:4): v2 LcSSIM is within 10 % of it, not of 4:4:4
+    rows = _study() + _rows("avif/420", "", 0.65, kind="baseline")
+    write_claims(rows, tmp_path / "findings.csv")
+    with open(tmp_path / "findings.csv") as fh:
+        got = {g["claim"]: g for g in csv.DictReader(fh)}
+    assert list(got) == ["C1", "C2", "C3", "C4", "C3 (avif/420)", "C4 (avif/420)"]
+    assert got["C3"]["verdict"] == "not reproduced"
+    assert got["C3 (avif/420)"]["verdict"] == "reproduced"
+    assert "vs avif/420 (msssim_db)" in got["C3 (avif/420)"]["numbers"]

@@ -17,11 +17,14 @@ import matplotlib.pyplot as plt  # noqa: E402
 from .curves import HIGHER_IS_BETTER, METRIC_LABELS, METRICS, Curve, baselines  # noqa: E402
 
 # the same loss keeps its colour in every figure
-LOSS_COLORS = {"mse": "#1f77b4", "rmse": "#1f77b4", "l1": "#d62728", "logcosh": "#2ca02c",
-               "lcssim": "#9467bd", "l1ssim": "#ff7f0e", "ssim": "#17becf", "msssim": "#e377c2"}
+LOSS_COLORS = {"mse": "#1f77b4", "rmse": "#0b3c5d", "l1": "#d62728", "logcosh": "#2ca02c",
+               "lcssim": "#9467bd", "l1ssim": "#ff7f0e", "ssim": "#17becf", "msssim": "#e377c2",
+               # each codec's reference version of a composite takes the composite's colour
+               "cc_lcssim": "#9467bd", "cc_l1ssim": "#ff7f0e", "nif_l1ssim": "#ff7f0e"}
 OTHER_COLORS = ["#8c564b", "#bcbd22", "#7f7f7f", "#000000", "#aec7e8", "#98df8a"]
 BASELINE_STYLES = {"jpeg/444": "#7f7f7f", "jpeg/420": "#bcbd22", "webp": "#17becf",
-                   "avif": "#e377c2", "jpegxl": "#8c564b", "jpeg2000": "#2ca02c"}
+                   "avif": "#e377c2", "avif/420": "#f7b6d2", "jpegxl": "#8c564b",
+                   "jpeg2000": "#2ca02c"}
 
 
 def _limits(curves: list[Curve], metric: str, x_range: tuple[float, float] | None):
