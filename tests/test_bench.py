@@ -400,3 +400,20 @@ def test_sqlite_row_is_all_or_nothing(imgdir, tmp_path):
         with pytest.raises(sqlite3.Error):
             store.save(jobs[0], outcome)
         assert store.rows() == []
+
+
+def test_rd_figure_draws_lpips_on_a_log_axis(tmp_path, monkeypatch):
+    from inrcodec.bench import plots
+    from inrcodec.bench.curves import Curve, Point
+
+    pts = [Point(str(i), b, {"psnr": 25 + 4 * i, "lpips": 0.2 / 10 ** i}, 1)
+           for i, b in enumerate((0.3, 1.0, 3.0))]
+    figures = []
+    monkeypatch.setattr(plots.plt, "close", figures.append)  # keep the figure to inspect
+    paths = plots.rd_figure("t", [Curve("x|mse", "inr", "x", "mse", pts)], [], tmp_path / "rd",
+                            ("psnr", "lpips"))
+    assert all(p.stat().st_size > 1000 for p in paths)
+    psnr_ax, lpips_ax = figures[0].axes[:2]
+    assert psnr_ax.get_yscale() == "linear" and lpips_ax.get_yscale() == "log"
+    lo, hi = lpips_ax.get_ylim()
+    assert lo < 0.002 and hi > 0.2

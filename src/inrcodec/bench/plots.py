@@ -27,7 +27,15 @@ BASELINE_STYLES = {"jpeg/444": "#7f7f7f", "jpeg/420": "#bcbd22", "webp": "#17bec
                    "jpeg2000": "#2ca02c"}
 
 
-def _limits(curves: list[Curve], metric: str, x_range: tuple[float, float] | None):
+LOG_METRICS = {"lpips"}  # drawn on a log axis when every value is positive
+
+
+def _positive(curves: list[Curve], metric: str) -> bool:
+    return all(y > 0 for c in curves for y in c.series(metric)[1])
+
+
+def _limits(curves: list[Curve], metric: str, x_range: tuple[float, float] | None,
+            log: bool = False):
     xs, ys = [], []
     for c in curves:
         for x, y in zip(*c.series(metric), strict=True):
@@ -37,6 +45,8 @@ def _limits(curves: list[Curve], metric: str, x_range: tuple[float, float] | Non
     if not ys:
         return None
     lo, hi = min(ys), max(ys)
+    if log:
+        return lo / 1.15, hi * 1.15
     pad = 0.06 * (hi - lo) if hi > lo else max(abs(hi) * 0.05, 0.01)
     return lo - pad, hi + pad
 
@@ -76,7 +86,12 @@ def rd_figure(title: str, inr: list[Curve], base: list[Curve], out_stem: Path,
         if x_range:
             ax.set_xlim(*x_range)
         ylim = _limits(inr + base, metric, x_range)
-        if ylim and all(math.isfinite(v) for v in ylim):
+        if metric in LOG_METRICS and ylim and _positive(inr + base, metric):
+            # LPIPS falls by two decades over a sweep: linear, its high-rate half is flat
+            lo, hi = _limits(inr + base, metric, x_range, log=True)
+            ax.set_yscale("log")
+            ax.set_ylim(lo, hi)
+        elif ylim and all(math.isfinite(v) for v in ylim):
             ax.set_ylim(*ylim)
     handles, labels = axes[0].get_legend_handles_labels()
     if handles:
