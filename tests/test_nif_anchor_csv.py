@@ -15,7 +15,8 @@ SCRIPT = ROOT / "scripts" / "nif_anchor_csv.py"
 
 def test_rows_means_and_both_reference_rates(tmp_path):
     rows = [{"job_id": f"j{i}", "kind": "inr", "status": "done", "image": f"kodim0{i}@1/2",
-             "variant": "fork-x2-120", "bpp": bpp, "psnr": psnr, "msssim": ms,
+             "variant": "fork-x2-120", "bpp": bpp, "payload_bpp": bpp - 0.01, "psnr": psnr,
+             "msssim": ms,
              "msssim_db": -10 * math.log10(1 - ms), "lpips": 0.05, "encode_seconds": 600.0,
              "loss": "lcssim", "seed": 0}
             for i, (bpp, psnr, ms) in enumerate([(1.2, 30.0, 0.96), (1.4, 34.0, 0.98)], 1)]
@@ -26,8 +27,8 @@ def test_rows_means_and_both_reference_rates(tmp_path):
                     str(tmp_path / "a.csv")], check=True, capture_output=True)
     with open(tmp_path / "a.csv") as fh:
         got = list(csv.reader(fh))
-    assert got[0][:4] == ["image", "preset", "bpp", "psnr"] and len(got) == 6
+    assert got[0][:5] == ["image", "preset", "bpp", "payload_bpp", "psnr"] and len(got) == 5
     assert got[1][0] == "kodim01@1/2" and got[2][0] == "kodim02@1/2"
     # the mean row: bpp and PSNR averaged, MS-SSIM dB of the mean MS-SSIM (0.97 -> 15.229)
-    assert got[3][:5] == ["mean of 2", "", "1.3000", "32.000", "15.229"]
-    assert [r[2] for r in got[4:]] == ["1.3288", "1.2399"]  # file and state-only bpp
+    assert got[3][:6] == ["mean of 2", "", "1.3000", "1.2900", "32.000", "15.229"]
+    assert got[4][2:4] == ["1.3288", "1.2399"]  # the fork's file and state-only bpp
