@@ -22,8 +22,9 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 py=${PYTHON:-$here/.venv/bin/python}
 inrcodec=${INRCODEC:-$here/.venv/bin/inrcodec}
-results=benchmarks/results
+results=${RESULTS:-benchmarks/results}  # another folder for a dry run (the tests use one)
 study=$results/study-kodak6-half
+mkdir -p "$study"
 
 db=$runs/study-kodak6-half/results.sqlite
 if [[ -e $db ]]; then
@@ -57,4 +58,4 @@ if [[ -e $runs/forks/fsbs.jsonl ]]; then
   cp "$runs/forks/fsbs.jsonl" "$results/forks_side_by_side.jsonl"
   "$py" benchmarks/forks_side_by_side.py --report-only --out "$results/forks_side_by_side"
 fi
-git status --short -- "$results"
+git status --short -- "$results" 2>/dev/null || true
