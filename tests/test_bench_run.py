@@ -151,6 +151,7 @@ def test_report_files_and_browser_check(resumed, tmp_path):
                  "Timing", "jpeg/420", "webp"):
         assert text in page
     # each loss with what it computes, as the study's readers need to know
+    assert "loss study's claims" not in page  # a siren grid speaks to none of them
     assert "<h2>Losses</h2>" in page and "<td>mse</td><td>mean d² (both forks' l2)</td>" \
         in page.replace("&#x27;", "'")
     if shutil.which("chromium") is None:

@@ -52,5 +52,7 @@ def test_snapshot_writes_every_result_from_the_stores(tmp_path):
                  "report/curves.csv"):
         assert (study / name).stat().st_size > 0, name
     assert (study / "findings.csv").read_text().startswith("claim,statement,verdict,numbers")
+    page = (study / "report" / "index.html").read_text()
+    assert "The loss study's claims" in page and "<b>not reproduced</b>" in page  # C3
     assert (out / "nif_kodak24-half.csv").read_text().count("\n") == 1 + 3 + 2
     assert not (out / "forks_side_by_side.md").exists()  # no forks store under RUNS

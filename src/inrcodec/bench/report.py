@@ -139,10 +139,10 @@ def write_report(db: str | os.PathLike, out: str | os.PathLike, *, crop_image: s
     _write_csv(out / "bd.csv", [r.__dict__ for r in bd_rows])
     _write_csv(out / "findings.csv", found)
     _write_csv(out / "bd_per_image.csv", spread_table(rows))
-    write_claims(rows, out / "claims.csv")
+    study = write_claims(rows, out / "claims.csv")
     _write_csv(out / "timing.csv", times)
     page = _html(out, db, rows, done, failed, images, curves, figures, bd_rows, found, times,
-                 crops, runs, metrics)
+                 crops, runs, metrics, study)
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
@@ -171,8 +171,25 @@ def _losses_section(done: list[dict[str, Any]]) -> str:
           html.escape(", ".join(sorted(a)))] for loss, a in sorted(arches.items())])
 
 
+def _claims_section(study: list[dict[str, str]]) -> str:
+    """The ICIP 2024 study's claims as judged from these rows, when the rows speak to one of
+    them (a grid of other codecs leaves every claim with nothing but missing curves)."""
+    if not any(" vs " in c["numbers"] for c in study):
+        return ""
+    rows = [[html.escape(c["claim"]), html.escape(c["statement"]),
+             f"<b>{html.escape(c['verdict'])}</b>",
+             "<br>".join(html.escape(p) for p in c["numbers"].split("; "))] for c in study]
+    return ("<h2>The loss study's claims</h2><p class='note'>Catania &amp; Allegra (ICIP "
+            "2024), judged by per-image BD-rates (<code>inrcodec.bench.claims</code>): a "
+            "comparison holds when its mean has the claimed sign and two thirds of the images "
+            "agree; \"within 10 %\" is a mean BD-rate within 10 %; the (x2) rows ask whether "
+            "each comparison keeps its direction with training twice as long. Also in "
+            "<a href='claims.csv'>claims.csv</a>.</p>"
+            + _table(["claim", "statement", "verdict", "comparisons"], rows, "claims"))
+
+
 def _html(out, db, rows, done, failed, images, curves, figures, bd_rows, found, times, crops,
-          runs, metrics) -> str:
+          runs, metrics, study) -> str:
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
              f"<title>inrcodec benchmark report</title><style>{CSS}</style></head><body>"]
     parts.append("<h1>inrcodec benchmark report</h1>")
@@ -219,6 +236,8 @@ def _html(out, db, rows, done, failed, images, curves, figures, bd_rows, found, 
         [[_fmt(f["architecture"]), METRIC_LABELS[f["metric"]], _fmt(f["best_loss"]),
           _bd_cell(f["bd_rate_vs_anchor"]), _fmt(f["runner_up"]), _fmt(f["margin_pp"], 2),
           f["losses_compared"], _fmt(f["note"])] for f in found]))
+
+    parts.append(_claims_section(study))
 
     parts.append("<h2>BD-rate and BD-metric</h2>")
     parts.append("<p class='note'>BD-rate (%): bits the loss needs relative to the anchor at "
