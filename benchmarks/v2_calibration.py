@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import statistics
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,46 @@ def v2_rows(db: str | Path, variant: str) -> dict[Key, dict[str, Any]]:
             if r["kind"] == "inr" and r["codec"] == "coolchic-v2" and r["variant"] == variant}
 
 
+def avif_curves(db: str | Path) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    """(AVIF label, image) -> [(msssim_db, bpp)] sorted by quality, from the main store."""
+    with Store.open(db) as store:
+        rows = store.rows("done")
+    out: dict[tuple[str, str], list[tuple[float, float]]] = {}
+    for r in rows:
+        if r["kind"] == "baseline" and r["codec"] == "avif" and r["msssim_db"] is not None:
+            out.setdefault((r["curve"], r["image"]), []).append((r["msssim_db"], r["bpp"]))
+    return {k: sorted(v) for k, v in out.items()}
+
+
+def rate_at(curve: list[tuple[float, float]], quality: float) -> float:
+    """bpp at `quality` on a curve of (quality, bpp), log-linear between its neighbours; nan
+    outside it."""
+    for (q0, b0), (q1, b1) in zip(curve, curve[1:], strict=False):
+        if q0 <= quality <= q1 and q1 > q0:
+            t = (quality - q0) / (q1 - q0)
+            return math.exp(math.log(b0) + t * (math.log(b1) - math.log(b0)))
+    return math.nan
+
+
+def c3_section(full: dict[Key, dict[str, Any]], quarter: dict[Key, dict[str, Any]],
+               avif: dict[tuple[str, str], list[tuple[float, float]]]) -> list[str]:
+    lines = ["", "## C3 at each recipe: Cool-chic v2 with cc_lcssim against AVIF in MS-SSIM",
+             "", "Bits the v2 point needs over AVIF's at the same MS-SSIM dB (negative: fewer).",
+             "", "| image | recipe | bpp | MS-SSIM dB | vs avif | vs avif/420 |",
+             "|---|---|---|---|---|---|"]
+    for name, rows in (("icip24", full), ("icip24-quarter", quarter)):
+        for (image, loss, _), r in sorted(rows.items()):
+            if loss != "cc_lcssim" or (image, loss, _) not in full:
+                continue
+            cells = []
+            for label in ("avif", "avif/420"):
+                b = rate_at(avif.get((label, image), []), r["msssim_db"])
+                cells.append(f"{100 * (r['bpp'] / b - 1):+.1f} %" if math.isfinite(b) else "-")
+            lines.append(f"| {image} | {name} | {r['bpp']:.3f} | {r['msssim_db']:.2f} | "
+                         f"{cells[0]} | {cells[1]} |")
+    return lines
+
+
 def order(values: dict[str, float], higher_better: bool) -> list[str]:
     return sorted(values, key=lambda k: values[k], reverse=higher_better)
 
@@ -50,7 +91,8 @@ def pairs_alike(a: dict[str, float], b: dict[str, float]) -> tuple[int, int]:
     return same, total
 
 
-def report(full: dict[Key, dict[str, Any]], quarter: dict[Key, dict[str, Any]]) -> str:
+def report(full: dict[Key, dict[str, Any]], quarter: dict[Key, dict[str, Any]],
+           avif: dict[tuple[str, str], list[tuple[float, float]]] | None = None) -> str:
     keys = sorted(set(full) & set(quarter))
     if not keys:
         raise SystemExit("no (image, loss, lambda) has both an icip24 and an icip24-quarter row")
@@ -92,6 +134,8 @@ def report(full: dict[Key, dict[str, Any]], quarter: dict[Key, dict[str, Any]]) 
     means = ", ".join(f"{name} {statistics.fmean(deltas[m]):+.3g}" for m, name, _ in METRICS
                       if deltas[m])
     out += ["", f"Mean change: {means}."]
+    if avif:
+        out += c3_section(full, quarter, avif)
     return "\n".join(out) + "\n"
 
 
@@ -101,7 +145,8 @@ def main() -> None:
     ap.add_argument("calibration_db", help="the calibration spec's store (icip24 rows)")
     ap.add_argument("-o", "--out", type=Path)
     args = ap.parse_args()
-    text = report(v2_rows(args.calibration_db, FULL), v2_rows(args.main_db, QUARTER))
+    text = report(v2_rows(args.calibration_db, FULL), v2_rows(args.main_db, QUARTER),
+                  avif_curves(args.main_db))
     if args.out:
         args.out.write_text(text)
     print(text, end="")

@@ -4,6 +4,7 @@ with known orders."""
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 
@@ -50,3 +51,16 @@ def test_no_common_points_is_a_clear_error(tmp_path):
     out = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "full.json"),
                           str(tmp_path / "full.json")], capture_output=True, text=True)
     assert out.returncode != 0 and "no (image, loss, lambda)" in out.stderr
+
+
+def test_c3_at_each_recipe_against_avif_curves():
+    # AVIF: 1 bpp at 20 dB, 2 bpp at 24 dB; log-linear between: 22 dB at sqrt(2) bpp
+    avif = {("avif", "k"): [(20.0, 1.0), (24.0, 2.0)]}
+    assert math.isclose(calib.rate_at(avif["avif", "k"], 22.0), math.sqrt(2))
+    assert math.isnan(calib.rate_at(avif["avif", "k"], 25.0))
+    key = ("k", "cc_lcssim", '{"lmbda": 0.00053}')
+    full = {key: {"bpp": 1.2 * math.sqrt(2), "msssim_db": 22.0}}
+    quarter = {key: {"bpp": 1.5, "msssim_db": 21.0}}
+    lines = calib.c3_section(full, quarter, avif)
+    assert "| k | icip24 | 1.697 | 22.00 | +20.0 % | - |" in lines
+    assert any(line.startswith("| k | icip24-quarter | 1.500 | 21.00 | +") for line in lines)
