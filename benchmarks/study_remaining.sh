@@ -3,9 +3,12 @@
 # them with one command each and the next session resumes where they stopped:
 #
 #   benchmarks/study_remaining.sh study RUNS   # the loss study: main spec, AVIF 4:2:0, second
-#                                              # table (-samelambda), v2 calibration, -x2
-#   benchmarks/study_remaining.sh side RUNS    # the NIF kodak24-half anchor, then the forks
-#                                              # side by side (Cool-chic 2.0)
+#                                              # table (-samelambda), v2 calibration
+#   benchmarks/study_remaining.sh side RUNS    # the NIF kodak24-half anchor, the forks side by
+#                                              # side (Cool-chic 2.0), then the study's -x2
+#
+# The two lanes' CPU is about even that way (2026-12-03: study ~16 h, side ~13 h left); -x2
+# writes into the study's store beside the other lane (other jobs, SQLite in WAL mode).
 #
 # RUNS is a folder outside the repository (e.g. /work/runs). On a fresh machine each store is
 # first rebuilt from its committed export (`inrcodec import`), so nothing finished is run again.
@@ -40,7 +43,6 @@ case $lane in
     bench study-kodak6-half-samelambda "$db"
     bench study-kodak6-half-calibration "$runs/study-kodak6-half-calibration/results.sqlite" \
       "$results/study-kodak6-half/calibration.store.json"
-    bench study-kodak6-half-x2 "$db"
     ;;
   side)
     bench nif-kodak24-half "$runs/nif-kodak24-half/results.sqlite" \
@@ -52,6 +54,8 @@ case $lane in
       --cc1-fork "$forks/cc-1.0-adaptations" --cc2-fork "$forks/cc-2.0-adaptations" \
       --python "$forks/venv/bin/python" --shim "$forks/shim" --runs cc2:mse,cc2:lcssim \
       --seeds 1,2,3 --sides fork,ours --workdir "$runs/forks/work" --out "$out"
+    db=$runs/study-kodak6-half/results.sqlite
+    bench study-kodak6-half-x2 "$db" "$results/study-kodak6-half/study.store.json"
     ;;
   *)
     echo "unknown lane '$lane': study or side" >&2
