@@ -92,9 +92,13 @@ def table(points: dict[str, dict[str, dict[str, float]]]) -> str:
 
 
 def report(points: dict[str, dict[str, dict[str, float]]]) -> str:
+    counts = sorted({int(p["images"]) for c in points.values() for p in c.values()})
+    n = str(counts[0]) if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
     parts = ["# NIF: the loss ranking in our study against the fork's ablation", "",
-             "Ours: kodak6-half's kodim01, 08, 15, 23 at half size, `fork-*` recipe, means over "
-             "the images; per cell bpp / PSNR (dB) / MS-SSIM / LPIPS.", "", table(points), ""]
+             f"Ours: kodak6-half at half size, `fork-*` recipe, each cell the mean over {n} "
+             "image(s) (the report's NIF group); bpp / PSNR (dB) / MS-SSIM / LPIPS; orders "
+             "below list the better loss first.", "",
+             table(points), ""]
     n_same = n_total = 0
     for c in sorted(points, key=int):
         ours = points[c]

@@ -30,12 +30,15 @@ db=$runs/study-kodak6-half/results.sqlite
 if [[ -e $db ]]; then
   "$inrcodec" export "$db" -o "$study/study.store.json"
   "$inrcodec" export "$db" -o "$study/results.csv"
-  rm -rf "$study/report"  # a curve or crop that is gone must not linger
-  "$inrcodec" report "$db" -o "$study/report"
+  # a fresh folder, swapped in only once written: a curve or crop that is gone must not
+  # linger, and a failed report must not take the committed one with it
+  rm -rf "$study/report.new"
+  "$inrcodec" report "$db" -o "$study/report.new"
+  rm -rf "$study/report" && mv "$study/report.new" "$study/report"
   cp "$study/report/claims.csv" "$study/findings.csv"
   if grep -q ',nif,' "$study/report/curves.csv"; then
     "$py" benchmarks/nif_loss_ranking.py "$study/report/curves.csv" \
-      -o "$study/nif_loss_ranking.md" > /dev/null
+      -o "$study/nif_loss_ranking.md" > /dev/null || echo "nif_loss_ranking: failed" >&2
   fi
 fi
 

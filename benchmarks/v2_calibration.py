@@ -116,9 +116,10 @@ def report(full: dict[Key, dict[str, Any]], quarter: dict[Key, dict[str, Any]],
             out.append(f"| {name} | {' > '.join(order(f, higher))} | "
                        f"{' > '.join(order(q, higher))} | {same} of {total} |")
         out.append("")
-    out += [f"Quality metrics over both images: {same_all} of {total_all} pairs of losses "
-            "ordered alike.", "", "## What the full recipe buys (icip24 minus icip24-quarter)",
-            "", "| image | loss | lambda | bpp | PSNR (dB) | MS-SSIM (dB) | LPIPS | "
+    out += [f"Quality metrics over the {len(images)} images: {same_all} of {total_all} pairs of "
+            "losses ordered alike.", "",
+            "## What the full recipe buys (icip24 minus icip24-quarter)", "",
+            "| image | loss | lambda | bpp | PSNR (dB) | MS-SSIM (dB) | LPIPS | "
             "encode s (full / quarter) |", "|---|---|---|---|---|---|---|---|"]
     deltas: dict[str, list[float]] = {m: [] for m, _, _ in METRICS}
     for k in keys:

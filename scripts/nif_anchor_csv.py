@@ -27,6 +27,10 @@ FIELDS = ("image", "preset", "bpp", "payload_bpp", "psnr", "msssim_db", "lpips",
           "encode_seconds", "loss", "seed")
 
 
+def _f(value: float | None, digits: int) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("db")
@@ -39,18 +43,19 @@ def main() -> None:
         w = csv.writer(fh)
         w.writerow(FIELDS)
         for r in rows:
-            w.writerow([r["image"], r["variant"], f"{r['bpp']:.4f}", f"{r['payload_bpp']:.4f}",
-                        f"{r['psnr']:.3f}",
-                        f"{r['msssim_db']:.3f}", f"{r['lpips']:.4f}",
-                        f"{r['encode_seconds']:.0f}", r["loss"], r["seed"]])
+            w.writerow([r["image"], r["variant"], _f(r["bpp"], 4), _f(r["payload_bpp"], 4),
+                        _f(r["psnr"], 3), _f(r["msssim_db"], 3), _f(r["lpips"], 4),
+                        _f(r["encode_seconds"], 0), r["loss"], r["seed"]])
         if rows:
-            def mean(k: str) -> float:
-                return statistics.fmean(r[k] for r in rows)
+            def mean(k: str) -> float | None:  # None when some row lacks the value
+                values = [r[k] for r in rows]
+                return None if None in values else statistics.fmean(values)
 
-            w.writerow([f"mean of {len(rows)}", "", f"{mean('bpp'):.4f}",
-                        f"{mean('payload_bpp'):.4f}", f"{mean('psnr'):.3f}",
-                        f"{-10 * math.log10(1 - mean('msssim')):.3f}", f"{mean('lpips'):.4f}",
-                        f"{mean('encode_seconds'):.0f}", "", ""])
+            ms = mean("msssim")
+            ms_db = None if ms is None else -10 * math.log10(1 - ms)
+            w.writerow([f"mean of {len(rows)}", "", _f(mean("bpp"), 4),
+                        _f(mean("payload_bpp"), 4), _f(mean("psnr"), 3), _f(ms_db, 3),
+                        _f(mean("lpips"), 4), _f(mean("encode_seconds"), 0), "", ""])
         ref_db = -10 * math.log10(1 - REFERENCE["msssim"])  # of the mean MS-SSIM, as published
         # the fork's file and its coded values alone, beside our file and payload columns
         w.writerow(["reference kodak_x2 mean (24)", "config 120", f"{REFERENCE['bpp']:.4f}",

@@ -13,7 +13,7 @@ from PIL import Image as PILImage
 from conftest import SAMPLE
 from inrcodec import baselines as bl
 from inrcodec.bench.bdrate import bd, efficient
-from inrcodec.bench.curves import build_curves, common_images
+from inrcodec.bench.curves import build_curves, common_images, curve_groups
 from inrcodec.bench.executors import LocalExecutor, make_executor, threads_per_worker
 from inrcodec.bench.grid import expand
 from inrcodec.bench.presets import preset_spec
@@ -387,6 +387,18 @@ def test_curves_average_only_over_common_images():
     both = {c.label: c for c in build_curves(rows, ["x", "y"])}
     assert [p.bpp for p in both["a|mse"].points] == [2.0]  # rate "2" lacks image y
     assert "jpeg" not in both
+
+
+def test_an_architecture_on_fewer_images_does_not_shrink_the_others():
+    rows = [_row(c, im, "1", 1.0, 30) for c in ("a|mse", "jpeg") for im in ("x", "y", "z")]
+    rows[-3]["kind"] = rows[-2]["kind"] = rows[-1]["kind"] = "baseline"
+    rows += [_row("b-x2|mse", "x", "1", 1.0, 31)]  # run on one image only
+    groups = {arch: (images, {c.label for c in curves})
+              for arch, images, curves in curve_groups(rows)}
+    assert groups["a"] == (["x", "y", "z"], {"a|mse", "jpeg"})
+    assert groups["b-x2"] == (["x"], {"b-x2|mse", "jpeg"})
+    only_base = curve_groups([r for r in rows if r["kind"] == "baseline"])
+    assert [(a, i) for a, i, _ in only_base] == [("baselines", ["x", "y", "z"])]
 
 
 def test_sqlite_row_is_all_or_nothing(imgdir, tmp_path):

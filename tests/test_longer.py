@@ -63,3 +63,15 @@ def test_verdicts():
     assert verdict("bd", 0.5, -4.0, "psnr") == "unclear"
     assert verdict("diff", 0.01, -0.03, "psnr") == "level"
     assert verdict("diff", math.nan, 1.0, "psnr") == "unclear"
+
+
+def test_rmse_is_not_judged_against_mse_and_closeness_keeps_its_answer():
+    rows = (_rows("coolchic-v1", "mse", [0, 1, 2, 3], 0.0)
+            + _rows("coolchic-v1", "rmse", [0, 1, 2, 3], 0.1)
+            + _rows("coolchic-v1", "logcosh", [0, 1, 2, 3], -0.9)  # ~ +25 %: not close
+            + _rows("coolchic-v1-x2", "mse", [1, 2], 0.3)
+            + _rows("coolchic-v1-x2", "rmse", [1, 2], 0.2)  # rmse's tiny lead flips
+            + _rows("coolchic-v1-x2", "logcosh", [1, 2], -0.7))  # still not close
+    c1 = {c["claim"]: c for c in longer_claims(rows)}["C1 (x2)"]
+    assert "rmse" not in c1["numbers"]
+    assert c1["verdict"] == "reproduced"  # logcosh's "not close" kept its answer

@@ -44,6 +44,7 @@ def test_the_reference_s_own_numbers_agree_with_it(tmp_path):
     _curves_csv(tmp_path / "curves.csv", {})
     points = ranking.read_points(tmp_path / "curves.csv")
     assert sorted(points, key=int) == ["48", "120", "200"]
+    assert "each cell the mean over 4 image(s)" in ranking.report(points)
     assert set(points["48"]) == {"l1ssim"}  # nif_l1ssim reported under the study's name
     text = ranking.report(points)
     # mse and logcosh are a tie in the reference (0.02 dB, 0.0008 MS-SSIM at 120): 5 pairs

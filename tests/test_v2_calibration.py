@@ -42,7 +42,7 @@ def test_orders_and_what_the_full_recipe_buys(tmp_path):
     assert "| PSNR | mse > logcosh > l1 | mse > l1 > logcosh | 2 of 3 |" in text
     assert "| bpp | mse > l1 > logcosh | mse > l1 > logcosh | 3 of 3 |" in text
     # PSNR, MS-SSIM dB and LPIPS each lose the same pair on both images
-    assert "Quality metrics over both images: 12 of 18 pairs" in text
+    assert "Quality metrics over the 2 images: 12 of 18 pairs" in text
     assert "| kodim01@1/2 | mse | {\"lmbda\": 0.001} | +0.000 | +1.00 | +0.50 |" in text
 
 

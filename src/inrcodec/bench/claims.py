@@ -26,6 +26,7 @@ holds (or is level at both lengths), not reproduced when one flips, inconclusive
 from __future__ import annotations
 
 import csv
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -182,13 +183,23 @@ def claims(rows: list[dict[str, Any]], baseline: str = BASELINE) -> list[dict[st
     return out
 
 
+def _close_kept(row: dict[str, Any]) -> str:
+    """'holds' when a BD-rate is within CLOSE at both lengths or beyond it at both, 'flips'
+    when that changes, 'unclear' without two BD-rates."""
+    a, b = row["normal"], row["longer"]
+    if row["measure"] != "bd" or not (math.isfinite(a) and math.isfinite(b)):
+        return "unclear"
+    return "holds" if (abs(a) <= CLOSE) == (abs(b) <= CLOSE) else "flips"
+
+
 def longer_claims(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     """C1-C4 with training twice as long: do their comparisons keep their direction?"""
     fam = {loss: FAMILY.get(loss, loss) for r in rows if r["kind"] == "inr"
            for loss in [r["loss"]]}
     nif_lc = [loss for loss, f in fam.items() if f == "lcssim" and loss in
               {r["loss"] for r in rows if str(r["architecture"]).startswith("nif")}]
-    table = rankings(rows, [(loss, "mse") for loss in fam if loss != "mse"]
+    # every loss against mse except mse's own family (rmse): C1 treats them as one
+    table = rankings(rows, [(loss, "mse") for loss, f in fam.items() if f != "mse"]
                      + [(lc, other) for lc in nif_lc for other in fam
                         if other not in (lc, "mse")])
     out = []
@@ -197,9 +208,8 @@ def longer_claims(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
               note: str = "") -> None:
         outcomes = []
         for r in sel:
-            if r["test"] in close and r["measure"] == "bd":  # a closeness check, not a winner
-                ok = all(abs(v) <= CLOSE for v in (r["normal"], r["longer"]))
-                outcomes.append("holds" if ok else "flips")
+            if r["test"] in close:  # a closeness check: does "close" keep its answer?
+                outcomes.append(_close_kept(r))
             else:
                 outcomes.append(r["verdict"])
         if not sel:
@@ -211,7 +221,9 @@ def longer_claims(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
         else:
             verdict = "inconclusive"
         numbers = "; ".join([describe(r) for r in sel] + ([note] if note else []))
-        out.append({"claim": f"{cid} (x2)", "statement": f"{text}, with training twice as long",
+        out.append({"claim": f"{cid} (x2)",
+                    "statement": f"{text}: do its comparisons keep their direction with "
+                                 "training twice as long?",
                     "verdict": verdict, "numbers": numbers or "no twice-as-long runs"})
 
     coolchic = [r for r in table if r["architecture"].startswith("coolchic")

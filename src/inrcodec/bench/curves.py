@@ -125,6 +125,23 @@ def build_curves(rows: list[dict[str, Any]], images: list[str] | None = None,
     return sorted(curves, key=lambda c: (c.kind != "inr", c.architecture, c.loss, c.label))
 
 
+def curve_groups(rows: list[dict[str, Any]], extra: tuple[str, ...] = ()
+                 ) -> list[tuple[str, list[str], list[Curve]]]:
+    """Per INR architecture: (architecture, images, curves), its curves and the baselines'
+    averaged over the images all of them have, so that an architecture still being run (or run
+    on fewer images, like a study's twice-as-long runs) does not shrink the others' averages.
+    Without INR rows, one group "baselines" over the baselines' common images."""
+    done = [r for r in rows if r["status"] == "done"]
+    base = [r for r in done if r["kind"] == "baseline"]
+    archs = sorted({r["architecture"] for r in done if r["kind"] == "inr"})
+    groups = []
+    for arch, sel in ([(a, [r for r in done if r["kind"] == "inr" and r["architecture"] == a]
+                        + base) for a in archs] or [("baselines", base)]):
+        images = common_images(sel)
+        groups.append((arch, images, build_curves(sel, images, extra)))
+    return groups
+
+
 def _per_image(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> dict[str, float | None]:
     return {k: _mean([r.get(k) for r in rows]) for k in ("bpp", *keys)}
 

@@ -32,8 +32,7 @@ from .crops import visual_crops
 from .curves import (
     METRIC_LABELS,
     METRICS,
-    build_curves,
-    common_images,
+    curve_groups,
     task_metric_names,
     with_task_metrics,
 )
@@ -119,33 +118,45 @@ def write_report(db: str | os.PathLike, out: str | os.PathLike, *, crop_image: s
         metrics = METRICS + task
         done = [r for r in rows if r["status"] == "done"]
         failed = [r for r in rows if r["status"] == "failed"]
-        images = common_images(done)
-        curves = build_curves(rows, images, task)
-        figures = plots.all_figures(curves, out / "figures", metrics)
-        bd_rows = bd_table(curves, metrics)
-        found = findings(curves, bd_rows, metrics)
+        groups = curve_groups(rows, task)
+        figures: dict[str, list[Path]] = {}
+        bd_rows, found = [], []
+        for _, _, group in groups:
+            figures.update(plots.all_figures(group, out / "figures", metrics))
+            group_bd = bd_table(group, metrics)
+            bd_rows += group_bd
+            found += findings(group, group_bd, metrics)
         times = timing(rows)
+        images = groups[0][1] if groups else []
         crop_img = crop_image or (images[0] if images else None)
         if crop_image and crop_image not in {r["image"] for r in done}:
             raise ConfigError(f"--crop-image {crop_image!r} is not in the results "
                               f"(images: {', '.join(sorted({r['image'] for r in done}))})")
-        crops = visual_crops(store, rows, curves, crop_img, crop_size, out / "crops") \
+        # every INR curve once, the baselines once (as the first group averages them)
+        shown = [c for _, _, g in groups for c in g if c.kind == "inr"] + \
+            [c for c in (groups[0][2] if groups else []) if c.kind == "baseline"]
+        crops = visual_crops(store, rows, shown, crop_img, crop_size, out / "crops") \
             if crop_img else []
     _write_csv(out / "results.csv", rows)
     _write_csv(out / "curves.csv", [
-        {"curve": c.label, "kind": c.kind, "architecture": c.architecture, "loss": c.loss,
-         "rate": p.rate_key, "images": p.images, "bpp": p.bpp, **p.values}
-        for c in curves for p in c.points])
+        {"group": arch, "curve": c.label, "kind": c.kind, "architecture": c.architecture,
+         "loss": c.loss, "rate": p.rate_key, "images": p.images, "bpp": p.bpp, **p.values}
+        for arch, _, group in groups for c in group for p in c.points])
     _write_csv(out / "bd.csv", [r.__dict__ for r in bd_rows])
     _write_csv(out / "findings.csv", found)
     _write_csv(out / "bd_per_image.csv", spread_table(rows))
     study = write_claims(rows, out / "claims.csv")
     _write_csv(out / "timing.csv", times)
-    page = _html(out, db, rows, done, failed, images, curves, figures, bd_rows, found, times,
+    page = _html(out, db, rows, done, failed, groups, figures, bd_rows, found, times,
                  crops, runs, metrics, study)
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
+
+
+def _images(names: list[str], most: int = 6) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f", … {len(names) - most} more" if len(names) > most else "")
 
 
 def _losses_section(done: list[dict[str, Any]]) -> str:
@@ -188,7 +199,7 @@ def _claims_section(study: list[dict[str, str]]) -> str:
             + _table(["claim", "statement", "verdict", "comparisons"], rows, "claims"))
 
 
-def _html(out, db, rows, done, failed, images, curves, figures, bd_rows, found, times, crops,
+def _html(out, db, rows, done, failed, groups, figures, bd_rows, found, times, crops,
           runs, metrics, study) -> str:
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
              f"<title>inrcodec benchmark report</title><style>{CSS}</style></head><body>"]
@@ -201,7 +212,8 @@ def _html(out, db, rows, done, failed, images, curves, figures, bd_rows, found, 
     parts.append(
         f"<p>Database <code>{html.escape(str(db))}</code>: {len(done)} jobs done, "
         f"{len(failed)} failed. Generated {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC.<br>"
-        f"Images averaged ({len(images)}): {html.escape(', '.join(images))}.<br>"
+        f"Images averaged, per architecture (with the baselines on the same images): "
+        f"{html.escape('; '.join(f'{a} {len(i)} ({_images(i)})' for a, i, _ in groups))}.<br>"
         f"Software: {html.escape('; '.join(versions))}.<br>"
         f"Machines: {html.escape('; '.join(hosts))}.</p>")
     converted = sum('"converted_from"' in (r["log_json"] or "") for r in done)
@@ -212,8 +224,9 @@ def _html(out, db, rows, done, failed, images, curves, figures, bd_rows, found, 
                      "fields the old files did not record are empty.</p>")
     parts.append(
         "<p class='note'>Each point is the mean bpp and mean metric over the images above, at "
-        "one rate point (whole-file bpp, headers included). Curves are compared only on the "
-        "images every curve has results for. PSNR is on the integer codes at each image's bit "
+        "one rate point (whole-file bpp, headers included). An architecture's curves and the "
+        "baselines beside them are averaged over the images all of them have results for. "
+        "PSNR is on the integer codes at each image's bit "
         "depth (peak 2^bits − 1: 255 for 8-bit images, 65535 for 16-bit slices); MS-SSIM dB = "
         "−10·log10(1−MS-SSIM); LPIPS (AlexNet) is lower-is-better.</p>")
 
@@ -307,12 +320,13 @@ def _html(out, db, rows, done, failed, images, curves, figures, bd_rows, found, 
     parts.append("<h2>Averaged points</h2>")
     extra = [m for m in metrics if m not in METRICS]
     parts.append(_table(
-        ["curve", "rate point", "images", "bpp", "PSNR", "SSIM", "MS-SSIM dB", "LPIPS"]
+        ["group", "curve", "rate point", "images", "bpp", "PSNR", "SSIM", "MS-SSIM dB", "LPIPS"]
         + [METRIC_LABELS[m] for m in extra],
-        [[html.escape(c.label), html.escape(p.rate_key), p.images, _fmt(p.bpp, 4),
-          _fmt(p.values["psnr"], 2), _fmt(p.values["ssim"], 4), _fmt(p.values["msssim_db"], 2),
-          _fmt(p.values["lpips"], 4)] + [_fmt(p.values[m], 4) for m in extra]
-         for c in curves for p in c.points]))
+        [[html.escape(arch), html.escape(c.label), html.escape(p.rate_key), p.images,
+          _fmt(p.bpp, 4), _fmt(p.values["psnr"], 2), _fmt(p.values["ssim"], 4),
+          _fmt(p.values["msssim_db"], 2), _fmt(p.values["lpips"], 4)]
+         + [_fmt(p.values[m], 4) for m in extra]
+         for arch, _, group in groups for c in group for p in c.points]))
 
     if failed:
         parts.append("<h2>Failed jobs</h2>")
