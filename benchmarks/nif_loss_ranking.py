@@ -20,7 +20,10 @@ import csv
 import itertools
 import json
 import math
+import sys
 from pathlib import Path
+
+from inrcodec.errors import ConfigError
 
 # (bpp, PSNR dB, MS-SSIM) per configuration and loss, from the fork's ablation summaries
 REFERENCE = {
@@ -127,7 +130,8 @@ def main() -> None:
     args = ap.parse_args()
     points = read_points(args.curves)
     if not points:
-        raise SystemExit(f"{args.curves}: no NIF curves yet")
+        print(f"error: {args.curves}: no NIF curves yet", file=sys.stderr)
+        raise SystemExit(2)
     text = report(points)
     if args.out:
         args.out.write_text(text)
@@ -135,4 +139,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (ConfigError, OSError) as exc:  # a missing or unreadable store or file
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

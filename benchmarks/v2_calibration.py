@@ -20,10 +20,12 @@ import argparse
 import itertools
 import math
 import statistics
+import sys
 from pathlib import Path
 from typing import Any
 
 from inrcodec.bench.store import Store
+from inrcodec.errors import ConfigError
 
 FULL, QUARTER = "icip24", "icip24-quarter"
 METRICS = (("bpp", "bpp", False), ("psnr", "PSNR", True), ("msssim_db", "MS-SSIM dB", True),
@@ -32,17 +34,18 @@ METRICS = (("bpp", "bpp", False), ("psnr", "PSNR", True), ("msssim_db", "MS-SSIM
 Key = tuple[str, str, str]  # image, loss, rate_json
 
 
-def v2_rows(db: str | Path, variant: str) -> dict[Key, dict[str, Any]]:
+def done_rows(db: str | Path) -> list[dict[str, Any]]:
     with Store.open(db) as store:
-        rows = store.rows("done")
+        return store.rows("done")
+
+
+def v2_rows(rows: list[dict[str, Any]], variant: str) -> dict[Key, dict[str, Any]]:
     return {(r["image"], r["loss"], r["rate_json"]): r for r in rows
             if r["kind"] == "inr" and r["codec"] == "coolchic-v2" and r["variant"] == variant}
 
 
-def avif_curves(db: str | Path) -> dict[tuple[str, str], list[tuple[float, float]]]:
-    """(AVIF label, image) -> [(msssim_db, bpp)] sorted by quality, from the main store."""
-    with Store.open(db) as store:
-        rows = store.rows("done")
+def avif_curves(rows: list[dict[str, Any]]) -> dict[tuple[str, str], list[tuple[float, float]]]:
+    """(AVIF label, image) -> [(msssim_db, bpp)] sorted by quality, from the main store's rows."""
     out: dict[tuple[str, str], list[tuple[float, float]]] = {}
     for r in rows:
         if r["kind"] == "baseline" and r["codec"] == "avif" and r["msssim_db"] is not None:
@@ -95,7 +98,9 @@ def report(full: dict[Key, dict[str, Any]], quarter: dict[Key, dict[str, Any]],
            avif: dict[tuple[str, str], list[tuple[float, float]]] | None = None) -> str:
     keys = sorted(set(full) & set(quarter))
     if not keys:
-        raise SystemExit("no (image, loss, lambda) has both an icip24 and an icip24-quarter row")
+        print("error: no (image, loss, lambda) has both an icip24 and an icip24-quarter row",
+              file=sys.stderr)
+        raise SystemExit(2)
     images = sorted({k[0] for k in keys})
     out = ["# Cool-chic v2: icip24-quarter against the full icip24 recipe", "",
            f"{len(keys)} (image, loss, lambda) points with both recipes; per image and metric, "
@@ -146,12 +151,17 @@ def main() -> None:
     ap.add_argument("calibration_db", help="the calibration spec's store (icip24 rows)")
     ap.add_argument("-o", "--out", type=Path)
     args = ap.parse_args()
-    text = report(v2_rows(args.calibration_db, FULL), v2_rows(args.main_db, QUARTER),
-                  avif_curves(args.main_db))
+    main_rows = done_rows(args.main_db)  # read once: the quarter encodes and AVIF
+    text = report(v2_rows(done_rows(args.calibration_db), FULL), v2_rows(main_rows, QUARTER),
+                  avif_curves(main_rows))
     if args.out:
         args.out.write_text(text)
     print(text, end="")
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (ConfigError, OSError) as exc:  # a missing or unreadable store or file
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

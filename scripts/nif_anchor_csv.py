@@ -18,8 +18,10 @@ import argparse
 import csv
 import math
 import statistics
+import sys
 
 from inrcodec.bench.store import Store
+from inrcodec.errors import ConfigError
 
 REFERENCE = {"bpp": 1.3288031684027777, "state_bpp": 1.2399258083767362,
              "psnr": 32.33257055282593, "msssim": 0.9782070194681486}
@@ -65,4 +67,8 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (ConfigError, OSError) as exc:  # a missing or unreadable store or file
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -67,4 +67,17 @@ def test_no_nif_curves_is_a_clear_error(tmp_path):
         fh.write("curve,kind,architecture,loss,rate,images,bpp,psnr,msssim\n")
     out = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "curves.csv")],
                          capture_output=True, text=True)
-    assert out.returncode != 0 and "no NIF curves yet" in out.stderr
+    assert out.returncode == 2 and "no NIF curves yet" in out.stderr
+
+
+def test_missing_inputs_exit_2_without_traceback(tmp_path):
+    for script, args in ((SCRIPT, [tmp_path / "none.csv"]),
+                         (ROOT / "benchmarks" / "v2_calibration.py",
+                          [tmp_path / "a.sqlite", tmp_path / "b.sqlite"]),
+                         (ROOT / "scripts" / "nif_anchor_csv.py",
+                          [tmp_path / "a.sqlite", "-o", tmp_path / "out.csv"])):
+        out = subprocess.run([sys.executable, str(script), *map(str, args)],
+                             capture_output=True, text=True)
+        assert out.returncode == 2 and out.stderr.startswith("error: "), script
+        assert "Traceback" not in out.stderr
+    assert not (tmp_path / "out.csv").exists()

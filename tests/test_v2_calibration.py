@@ -37,8 +37,8 @@ def test_orders_and_what_the_full_recipe_buys(tmp_path):
             [{"job_id": "v1", "kind": "inr", "status": "done", "codec": "coolchic-v1",
               "variant": "icip24", "image": "kodim01@1/2", "loss": "mse",
               "rate_json": '{"lmbda": 0.001}', "bpp": 1, "psnr": 1.0}])
-    text = calib.report(calib.v2_rows(tmp_path / "full.json", calib.FULL),
-                        calib.v2_rows(tmp_path / "main.json", calib.QUARTER))
+    text = calib.report(calib.v2_rows(calib.done_rows(tmp_path / "full.json"), calib.FULL),
+                        calib.v2_rows(calib.done_rows(tmp_path / "main.json"), calib.QUARTER))
     assert "| PSNR | mse > logcosh > l1 | mse > l1 > logcosh | 2 of 3 |" in text
     assert "| bpp | mse > l1 > logcosh | mse > l1 > logcosh | 3 of 3 |" in text
     # PSNR, MS-SSIM dB and LPIPS each lose the same pair on both images
@@ -50,7 +50,7 @@ def test_no_common_points_is_a_clear_error(tmp_path):
     _export(tmp_path / "full.json", "icip24", {"mse": 32.0, "l1": 31.0, "logcosh": 31.5})
     out = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "full.json"),
                           str(tmp_path / "full.json")], capture_output=True, text=True)
-    assert out.returncode != 0 and "no (image, loss, lambda)" in out.stderr
+    assert out.returncode == 2 and "no (image, loss, lambda)" in out.stderr
 
 
 def test_c3_at_each_recipe_against_avif_curves():
