@@ -23,7 +23,7 @@ import math
 import sys
 from pathlib import Path
 
-from inrcodec.errors import ConfigError
+from inrcodec.errors import run_script
 
 # (bpp, PSNR dB, MS-SSIM) per configuration and loss, from the fork's ablation summaries
 REFERENCE = {
@@ -139,8 +139,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ConfigError, OSError) as exc:  # a missing or unreadable store or file
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main)

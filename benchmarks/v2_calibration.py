@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from inrcodec.bench.store import Store
-from inrcodec.errors import ConfigError
+from inrcodec.errors import run_script
 
 FULL, QUARTER = "icip24", "icip24-quarter"
 METRICS = (("bpp", "bpp", False), ("psnr", "PSNR", True), ("msssim_db", "MS-SSIM dB", True),
@@ -160,8 +160,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ConfigError, OSError) as exc:  # a missing or unreadable store or file
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main)

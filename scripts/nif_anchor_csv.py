@@ -18,10 +18,9 @@ import argparse
 import csv
 import math
 import statistics
-import sys
 
 from inrcodec.bench.store import Store
-from inrcodec.errors import ConfigError
+from inrcodec.errors import run_script
 
 REFERENCE = {"bpp": 1.3288031684027777, "state_bpp": 1.2399258083767362,
              "psnr": 32.33257055282593, "msssim": 0.9782070194681486}
@@ -67,8 +66,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ConfigError, OSError) as exc:  # a missing or unreadable store or file
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main)

@@ -1,5 +1,8 @@
 """Typed errors. Everything a user can trigger with bad input raises one of these."""
 
+import sys
+from collections.abc import Callable
+
 
 class InrCodecError(Exception):
     """Base class: the CLI turns any of these into a one-line message and exit code 2."""
@@ -20,3 +23,13 @@ class DecodeError(InrCodecError):
 
 class ConfigError(InrCodecError):
     """A codec, preset, loss or setting name or value is invalid."""
+
+
+def run_script(main: Callable[[], None]) -> None:
+    """Run a benchmark or helper script's main: a typed error or an unreadable file becomes one
+    line on stderr and exit code 2, as the CLI does, instead of a traceback."""
+    try:
+        main()
+    except (InrCodecError, OSError) as exc:  # e.g. a missing or unreadable store or file
+        print(f"error: {' '.join(str(exc).split())}", file=sys.stderr)
+        sys.exit(2)
