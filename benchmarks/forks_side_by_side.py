@@ -90,9 +90,28 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str], log: Path) -> None:
         raise RuntimeError(f"{cmd[2] if len(cmd) > 2 else cmd[0]} failed:\n{tail}")
 
 
+ENCODED = "encoded.json"  # in a run's folder: the fork's encode finished, with its seconds
+
+
+def encode_once(cmd: list[str], cwd: Path, env: dict[str, str], log: Path,
+                work: Path) -> dict[str, Any]:
+    """Run a fork's encoder unless an earlier attempt finished it (ENCODED), so that a failed
+    decode or a killed lane does not pay a half-hour encode again. -> the seconds of an encode
+    reused from that attempt (to add to this attempt's), or {} when it ran now."""
+    marker = work / ENCODED
+    if marker.is_file() and (work / "compressed.bin").is_file():
+        return json.loads(marker.read_text())
+    t0, c0 = time.perf_counter(), _child_cpu()
+    run(cmd, cwd, env, log)
+    marker.write_text(json.dumps({"wall_s": round(time.perf_counter() - t0, 1),
+                                  "cpu_s": round(_child_cpu() - c0, 1)}))
+    return {}
+
+
 def fork_side(args: argparse.Namespace, codec: str, loss: str, seed: int, image: Path,
-              work: Path) -> tuple[Path, Path, str]:
-    """Run a fork's encoder (and decoder): -> (bitstream, decoded PNG, command summary)."""
+              work: Path) -> tuple[Path, Path, str, dict[str, Any]]:
+    """Run a fork's encoder (and decoder): -> (bitstream, decoded PNG, command summary, the
+    seconds of an encode reused from an earlier attempt or {})."""
     py = args.python
     env = {**os.environ, "PYTHONPATH": args.shim, "OMP_NUM_THREADS": "1",
            "CC_SEED": str(seed), "CC_DEVICE": "cpu"}
@@ -101,9 +120,10 @@ def fork_side(args: argparse.Namespace, codec: str, loss: str, seed: int, image:
     if codec == "nif":
         fork = Path(args.nif_fork)
         cfg = NIF_CONFIG[loss]
-        run([py, "-c", WRAP, str(seed), "encode.py", cfg, str(image), str(bs)], fork, env, log)
+        reused = encode_once([py, "-c", WRAP, str(seed), "encode.py", cfg, str(image), str(bs)],
+                             fork, env, log, work)
         run([py, "-c", WRAP, str(seed), "decode.py", cfg, str(bs), str(dec)], fork, env, log)
-        return bs, dec, f"nif encode.py {cfg}"
+        return bs, dec, f"nif encode.py {cfg}", reused
     fork = Path(args.cc1_fork if codec == "cc1" else args.cc2_fork)
     common = [f"--input={image}", f"--output={bs}", f"--model_save_path={work / 'model.pt'}",
               f"--enc_results_path={work / 'enc.txt'}", f"--lmbda={LAMBDA}", "--start_lr=1e-2",
@@ -112,15 +132,19 @@ def fork_side(args: argparse.Namespace, codec: str, loss: str, seed: int, image:
         extra = [f"--decoded_img_path={dec}", f"--stats_path={work / 'stats.json'}",
                  "--n_itr=1000", "--layers_synthesis=12,12", "--layers_arm=12,12",
                  "--n_ctx_rowcol=2", "--n_trial_warmup=5"]
-        run([py, "-c", WRAP, str(seed), "src/encode.py", *common, *extra], fork, env, log)
-        return bs, dec, "cool-chic 1.0-adaptations src/encode.py " + " ".join(extra[2:])
+        reused = encode_once([py, "-c", WRAP, str(seed), "src/encode.py", *common, *extra],
+                             fork, env, log, work)
+        return bs, dec, "cool-chic 1.0-adaptations src/encode.py " + " ".join(extra[2:]), reused
     extra = ["--recipe=faster", "--layers_arm=24,24", "--n_ctx_rowcol=3",
              "--layers_synthesis=40-1-linear-relu,3-1-linear-relu,3-3-residual-relu,"
              "3-3-residual-none"]
-    run([py, "-c", WRAP, str(seed), "src/encode.py", *common, *extra], fork, env, log)
+    reused = encode_once([py, "-c", WRAP, str(seed), "src/encode.py", *common, *extra], fork,
+                         env, log, work)
+    # its decode.py also writes stats against the original image, which it needs to be given
     run([py, "-c", WRAP, str(seed), "src/decode.py", f"--input={bs}", "--device=cpu",
-         f"--output={dec}"], fork, env, log)
-    return bs, dec, "cool-chic 2.0-adaptations src/encode.py " + " ".join(extra)
+         f"--output={dec}", f"--image_path={image}", f"--stats_path={work / 'stats.json'}"],
+        fork, env, log)
+    return bs, dec, "cool-chic 2.0-adaptations src/encode.py " + " ".join(extra), reused
 
 
 def our_side(codec: str, loss: str, seed: int, image: Path, work: Path) -> tuple[Path, Path, str]:
@@ -355,14 +379,17 @@ def main() -> None:
                     work = workdir / f"{codec}-{loss}-{side}-{seed}"
                     work.mkdir(parents=True, exist_ok=True)
                     t0, c0, p0 = time.perf_counter(), _child_cpu(), time.process_time()
+                    reused: dict[str, Any] = {}
                     if side == "fork":
-                        bs, dec, what = fork_side(args, codec, loss, seed, image, work)
+                        bs, dec, what, reused = fork_side(args, codec, loss, seed, image, work)
                     else:
                         bs, dec, what = our_side(codec, loss, seed, image, work)
-                    cpu = _child_cpu() - c0 + time.process_time() - p0
+                    cpu = _child_cpu() - c0 + time.process_time() - p0 + reused.get("cpu_s", 0)
+                    wall = time.perf_counter() - t0 + reused.get("wall_s", 0)
                     row = {"codec": codec, "loss": loss, "side": side, "seed": seed,
                            "image": f"{IMAGE}-half", "what": what,
-                           "wall_s": round(time.perf_counter() - t0, 1), "cpu_s": round(cpu, 1),
+                           "wall_s": round(wall, 1), "cpu_s": round(cpu, 1),
+                           **({"timing": reused["note"]} if "note" in reused else {}),
                            **measure(image, bs, dec),
                            "payload_bytes": payload_bytes(codec, side, bs),
                            "date": datetime.date.today().isoformat()}
