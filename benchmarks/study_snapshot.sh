@@ -33,7 +33,9 @@ if [[ -e $db ]]; then
   # a fresh folder, swapped in only once written: a curve or crop that is gone must not
   # linger, and a failed report must not take the committed one with it
   rm -rf "$study/report.new"
-  "$inrcodec" report "$db" -o "$study/report.new"
+  # crops of rows whose decoded files were on another machine come from the committed report
+  reuse=(); [[ -d $study/report/crops ]] && reuse=(--reuse-crops "$study/report/crops")
+  "$inrcodec" report "$db" -o "$study/report.new" "${reuse[@]}"
   rm -rf "$study/report" && mv "$study/report.new" "$study/report"
   cp "$study/report/claims.csv" "$study/findings.csv"
   if grep -q ',nif,' "$study/report/curves.csv"; then

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -163,6 +164,42 @@ def test_report_files_and_browser_check(resumed, tmp_path):
     check = subprocess.run([sys.executable, str(ROOT / "scripts" / "check_report.py"), out],
                            capture_output=True, text=True, timeout=180)
     assert check.returncode == 1 and "l1.png" in check.stderr
+
+
+def test_a_report_from_an_export_reuses_the_crops_of_the_same_rows(resumed, tmp_path):
+    """Rows imported elsewhere have no decoded files: `--reuse-crops` shows an earlier report's
+    crops of the same row and window, and no crop whose sidecar names another row."""
+    cli = [sys.executable, "-m", "inrcodec.cli"]
+    first, export = tmp_path / "first", tmp_path / "moved" / "r.json"
+    export.parent.mkdir()
+    for args in (["report", resumed["db"], "-o", first],
+                 ["export", resumed["db"], "-o", export]):
+        r = subprocess.run(cli + [str(a) for a in args], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    made = sorted(p.name for p in (first / "crops" / "siren").glob("*.png"))
+    sidecar = first / "crops" / "siren" / "crops.json"
+    ids = json.loads(sidecar.read_text())
+    assert sorted(k.replace("/", "_") for k in ids) == \
+        sorted(m[:-4] for m in made if m != "original.png")  # file names are slugs
+
+    plain = tmp_path / "plain"  # without the earlier crops: nothing decoded to show
+    r = subprocess.run(cli + ["report", str(export), "-o", str(plain)], capture_output=True,
+                       text=True)
+    assert r.returncode == 0 and not (plain / "crops").exists(), r.stderr
+
+    ids["l1"]["job_id"] = "another row"
+    sidecar.write_text(json.dumps(ids))
+    again = tmp_path / "again"
+    r = subprocess.run(cli + ["report", str(export), "-o", str(again), "--reuse-crops",
+                              str(first / "crops")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    kept = sorted(p.name for p in (again / "crops" / "siren").glob("*.png"))
+    assert kept == [m for m in made if m != "l1.png"]
+    for name in kept:
+        assert (again / "crops" / "siren" / name).read_bytes() == \
+            (first / "crops" / "siren" / name).read_bytes()
+    page = (again / "index.html").read_text()
+    assert "crops/siren/mse.png" in page and "crops/siren/l1.png" not in page
 
 
 @pytest.mark.slow

@@ -1,10 +1,15 @@
 """Visual crops for the report: the most detailed window of one image, as each loss and each
-baseline decoded it at about the same rate."""
+baseline decoded it at about the same rate.
+
+Each architecture's folder has a `crops.json` naming the row and window of every crop, so that a
+later report made where the decoded files are not (rows imported from an export on another
+machine) can reuse a crop of the same row and window instead of dropping it."""
 
 from __future__ import annotations
 
 import json
 import math
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +55,32 @@ def _save_crop(image: Image, box: tuple[int, int, int, int], path: Path) -> None
     image_to_pil(image).crop(box).save(path)
 
 
+SIDECAR = "crops.json"  # label -> {"job_id", "box"} of the row and window each crop shows
+
+
+def _reusable(reuse_from: Path | None, slug: str, label: str, job_id: str,
+              box: tuple[int, int, int, int]) -> Path | None:
+    """An earlier report's crop of the same row and window, if there is one."""
+    if reuse_from is None:
+        return None
+    sidecar = reuse_from / slug / SIDECAR
+    try:
+        entry = json.loads(sidecar.read_text()).get(label)
+    except (OSError, ValueError):
+        return None
+    crop = reuse_from / slug / f"{plots._slug(label)}.png"
+    if (isinstance(entry, dict) and entry.get("job_id") == job_id
+            and entry.get("box") == list(box) and crop.is_file()):
+        return crop
+    return None
+
+
 def visual_crops(store: Store, rows: list[dict[str, Any]], curves: list[Curve], image: str,
-                 size: int, out_dir: Path) -> list[dict[str, Any]]:
+                 size: int, out_dir: Path, reuse_from: Path | None = None
+                 ) -> list[dict[str, Any]]:
     """Per architecture: original and every loss / baseline at the bpp nearest to the anchor's
-    middle rate point on `image`."""
+    middle rate point on `image`. A row whose decoded file is not here shows the crop of an
+    earlier report in `reuse_from` (its crops folder) made of the same row and window."""
     done = [r for r in rows if r["status"] == "done" and r["image"] == image]
     if not done:
         return []
@@ -81,15 +108,23 @@ def visual_crops(store: Store, rows: list[dict[str, Any]], curves: list[Curve], 
             r = _nearest(cands, target)
             if r is None:
                 continue
-            path = store.artifact(r["decoded_path"])
-            if path is None or not path.is_file():  # a report from an export: no artifacts
-                continue
-            decoded = read_image(path)
             p = folder / f"{plots._slug(label)}.png"
-            _save_crop(decoded, box, p)
+            path = store.artifact(r["decoded_path"])
+            if path is not None and path.is_file():
+                _save_crop(read_image(path), box, p)
+            else:  # a report from an export: no artifacts, perhaps an earlier report's crop
+                old = _reusable(reuse_from, plots._slug(arch), label, r["job_id"], box)
+                if old is None:
+                    continue
+                folder.mkdir(parents=True, exist_ok=True)
+                if old.resolve() != p.resolve():
+                    shutil.copyfile(old, p)
             tiles.append({"label": label, "path": p, "row": r})
         if len(tiles) > 1:  # something decoded to show beside the original
             _save_crop(original, box, folder / "original.png")
+            (folder / SIDECAR).write_text(json.dumps(
+                {t["label"]: {"job_id": t["row"]["job_id"], "box": list(box)}
+                 for t in tiles if t["row"] is not None}, indent=1) + "\n")
             sections.append({"architecture": arch, "target_bpp": target, "box": box,
                              "tiles": tiles, "image": image})
     return sections

@@ -105,7 +105,7 @@ def _bd_cell(v: float, lower_better: bool = True, overlap: float = 1.0,
 
 
 def write_report(db: str | os.PathLike, out: str | os.PathLike, *, crop_image: str | None = None,
-                 crop_size: int = 128) -> Path:
+                 crop_size: int = 128, reuse_crops: str | os.PathLike | None = None) -> Path:
     out = Path(out)
     with Store.open(db) as store:
         rows = store.rows()
@@ -135,8 +135,8 @@ def write_report(db: str | os.PathLike, out: str | os.PathLike, *, crop_image: s
         # every INR curve once, the baselines once (as the first group averages them)
         shown = [c for _, _, g in groups for c in g if c.kind == "inr"] + \
             [c for c in (groups[0][2] if groups else []) if c.kind == "baseline"]
-        crops = visual_crops(store, rows, shown, crop_img, crop_size, out / "crops") \
-            if crop_img else []
+        crops = visual_crops(store, rows, shown, crop_img, crop_size, out / "crops",
+                             Path(reuse_crops) if reuse_crops else None) if crop_img else []
     _write_csv(out / "results.csv", rows)
     _write_csv(out / "curves.csv", [
         {"group": arch, "curve": c.label, "kind": c.kind, "architecture": c.architecture,

@@ -188,11 +188,16 @@ def report(
     crop_image: str | None = typer.Option(None, "--crop-image", help="Image for the visual "
                                           "crops (default: the first one)."),
     crop_size: int = typer.Option(128, "--crop-size", help="Side of the visual crops."),
+    reuse_crops: Path | None = typer.Option(None, "--reuse-crops", help="An earlier report's "
+                                            "crops folder: a row whose decoded file is not here "
+                                            "(imported from an export) shows its crop from "
+                                            "there, if made of the same row and window."),
 ) -> None:
     """Write a static HTML report (figures, BD tables, crops, timings, CSV) from DB."""
     from ..bench.report import write_report
 
-    index = write_report(db, output, crop_image=crop_image, crop_size=crop_size)
+    index = write_report(db, output, crop_image=crop_image, crop_size=crop_size,
+                         reuse_crops=reuse_crops)
     err.print(f"wrote {index}")
 
 
