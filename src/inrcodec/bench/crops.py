@@ -58,21 +58,15 @@ def _save_crop(image: Image, box: tuple[int, int, int, int], path: Path) -> None
 SIDECAR = "crops.json"  # label -> {"job_id", "box"} of the row and window each crop shows
 
 
-def _reusable(reuse_from: Path | None, slug: str, label: str, job_id: str,
-              box: tuple[int, int, int, int]) -> Path | None:
-    """An earlier report's crop of the same row and window, if there is one."""
+def _earlier_crops(reuse_from: Path | None, slug: str) -> dict[str, Any]:
+    """An earlier report's sidecar for one architecture ({} when there is none)."""
     if reuse_from is None:
-        return None
-    sidecar = reuse_from / slug / SIDECAR
+        return {}
     try:
-        entry = json.loads(sidecar.read_text()).get(label)
+        entries = json.loads((reuse_from / slug / SIDECAR).read_text())
     except (OSError, ValueError):
-        return None
-    crop = reuse_from / slug / f"{plots._slug(label)}.png"
-    if (isinstance(entry, dict) and entry.get("job_id") == job_id
-            and entry.get("box") == list(box) and crop.is_file()):
-        return crop
-    return None
+        return {}
+    return entries if isinstance(entries, dict) else {}
 
 
 def visual_crops(store: Store, rows: list[dict[str, Any]], curves: list[Curve], image: str,
@@ -100,6 +94,7 @@ def visual_crops(store: Store, rows: list[dict[str, Any]], curves: list[Curve], 
             continue
         target = anchor_rows[len(anchor_rows) // 2]["bpp"]
         folder = out_dir / plots._slug(arch)
+        earlier = _earlier_crops(reuse_from, plots._slug(arch))
         tiles = [{"label": "original", "path": folder / "original.png", "row": None}]
         for label, kind in [(loss, "inr") for loss in losses] + [(b, "baseline")
                                                                   for b in base_labels]:
@@ -113,8 +108,10 @@ def visual_crops(store: Store, rows: list[dict[str, Any]], curves: list[Curve], 
             if path is not None and path.is_file():
                 _save_crop(read_image(path), box, p)
             else:  # a report from an export: no artifacts, perhaps an earlier report's crop
-                old = _reusable(reuse_from, plots._slug(arch), label, r["job_id"], box)
-                if old is None:
+                entry = earlier.get(label)
+                old = reuse_from / plots._slug(arch) / p.name if reuse_from else None
+                if not (isinstance(entry, dict) and entry.get("job_id") == r["job_id"]
+                        and entry.get("box") == list(box) and old and old.is_file()):
                     continue
                 folder.mkdir(parents=True, exist_ok=True)
                 if old.resolve() != p.resolve():

@@ -188,7 +188,8 @@ def report(
     crop_image: str | None = typer.Option(None, "--crop-image", help="Image for the visual "
                                           "crops (default: the first one)."),
     crop_size: int = typer.Option(128, "--crop-size", help="Side of the visual crops."),
-    reuse_crops: Path | None = typer.Option(None, "--reuse-crops", help="An earlier report's "
+    reuse_crops: Path | None = typer.Option(None, "--reuse-crops", exists=True, file_okay=False,
+                                            help="An earlier report's "
                                             "crops folder: a row whose decoded file is not here "
                                             "(imported from an export) shows its crop from "
                                             "there, if made of the same row and window."),
