@@ -1,7 +1,8 @@
-"""Cool-chic 1.0's training loop against ours from the same initial weights (issue 17).
+"""Cool-chic 1.0's and 2.0's training loops against ours from the same initial weights (issue 17).
 
     PYTHONPATH=/work/forks/shim:src /work/forks/venv/bin/python benchmarks/forks_loop_check.py \
         --side fork --seed 1 --warm 200        # then --side ours with the same arguments
+    ... forks_loop_check.py --codec cc2 --side fork --seed 1 --steps 1000
 
 Run in the forks' venv (benchmarks/forks_env.sh), with our package on the path, one side per
 process (one CPU-heavy run at a time). Our `icip24` model (recipe cc1) is built with
@@ -12,6 +13,12 @@ each, as its encode.py's warm-up and main phase); for --side ours, recipes.train
 same. The uniform noise differs (another draw order), so the two trajectories agree in
 distribution, not bit for bit. Prints the validation every 100 steps (the fork: its own table;
 ours: loss x 1e3, PSNR, rate in bpp of the rounded latents) and the CPU seconds.
+
+--codec cc2: our Cool-chic v2 `icip24` model (recipe cc2), copied into the 2.0 fork's
+CoolChicEncoder (its study layers: synthesis 40-1-linear-relu,3-1-linear-relu,
+3-3-residual-relu,3-3-residual-none, ARM 24,24, 3 context rows); the first phase of its
+"faster" preset (Adam at 1e-2 over everything, uniform noise), `--steps` long: the fork's
+model_management.trainer.one_training_phase against our recipes.train_cc2_phase.
 """
 
 from __future__ import annotations
@@ -23,16 +30,18 @@ import time
 
 import torch
 
-IMAGE = "/work/runs/forks/kodim23-half.png"
+IMAGE = "/work/runs/forks/work/kodim23-half.png"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--side", choices=("fork", "ours"), required=True)
+    ap.add_argument("--codec", choices=("cc1", "cc2"), default="cc1")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--warm", type=int, default=0, help="a warm-up training before (0: none)")
     ap.add_argument("--cc1-fork", default="/work/forks/cc-1.0-adaptations")
+    ap.add_argument("--cc2-fork", default="/work/forks/cc-2.0-adaptations")
     ap.add_argument("--image", default=IMAGE)
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -46,6 +55,9 @@ def main() -> None:
 
     img = inrcodec.read_image(args.image)
     target = img.data.unsqueeze(0)
+    if args.codec == "cc2":
+        check_cc2(args, target)
+        return
     h, w = img.height, img.width
     s = CoolChicV1.make_settings("icip24", lmbda=1e-3)
     torch.manual_seed(args.seed)
@@ -71,33 +83,96 @@ def main() -> None:
             for c, m in zip(o.synthesis.convs, syn, strict=True):
                 m.w.copy_(c.weight[:, :, 0, 0])
                 m.b.copy_(c.bias)
-            (l0, l1, l2), (m0, m1, m2) = o.arm.layers, arm
-            m0.w.copy_(p.T @ l0.weight @ p)
-            m0.b.copy_(p.T @ l0.bias)
-            m1.w.copy_(p.T @ l1.weight @ p)
-            m1.b.copy_(p.T @ l1.bias)
-            m2.w.copy_(l2.weight @ p)
-            m2.b.copy_(l2.bias)
+            _arm_to_fork(o.arm.layers, arm, p, "w", "b")
         torch.manual_seed(1000 + args.seed)
         for n in phases:
             train(f, target, build_loss("mse:1.0"), n_itr=n, start_lr=1e-2, lmbda=1e-3)
     else:
         loss = parse_loss("mse")
-        validation = recipes.validation
-
-        def logged(model, loss, target, s):  # noqa: ANN001, ANN202
-            v = validation(model, loss, target, s)
-            with torch.no_grad():
-                im, bits = recipes.forward(model, s, "round")
-                d = float(loss(im, target))
-            print(f"{v * 1e3:.3f} psnr {-10 * math.log10(d):.2f} "
-                  f"rate {float(bits) / model.num_pixels:.4f}", flush=True)
-            return v
-
-        recipes.validation = logged
+        recipes.validation = _validation_printer(recipes, loss)
         torch.manual_seed(1000 + args.seed)
         for n in phases:
             recipes.train_cc1(o, loss, target, s, n, "fit")
+    print(f"cpu {time.process_time() - t0:.0f} s")
+
+
+def _arm_to_fork(ours, fork, p: torch.Tensor, w: str, b: str) -> None:  # noqa: ANN001
+    """Our ARM's three layers into the fork's (attributes `w`, `b`): its inputs are the
+    context in the fork's order, p @ (ours) maps ours to it."""
+    (l0, l1, l2), (m0, m1, m2) = ours, fork
+    getattr(m0, w).copy_(p.T @ l0.weight @ p)
+    getattr(m0, b).copy_(p.T @ l0.bias)
+    getattr(m1, w).copy_(p.T @ l1.weight @ p)
+    getattr(m1, b).copy_(p.T @ l1.bias)
+    getattr(m2, w).copy_(l2.weight @ p)
+    getattr(m2, b).copy_(l2.bias)
+
+
+def _validation_printer(recipes, loss):  # noqa: ANN001, ANN202
+    """recipes.validation, also printing loss x 1e3, PSNR and rate (rounded latents)."""
+    validation = recipes.validation
+
+    def logged(model, loss_, target, s):  # noqa: ANN001, ANN202
+        v = validation(model, loss_, target, s)
+        with torch.no_grad():
+            im, bits = recipes.forward(model, s, "round")
+            d = float(loss(im, target))
+        print(f"{v * 1e3:.3f} psnr {-10 * math.log10(d):.2f} "
+              f"rate {float(bits) / model.num_pixels:.4f}", flush=True)
+        return v
+    return logged
+
+
+def check_cc2(args: argparse.Namespace, target: torch.Tensor) -> None:
+    from inrcodec.codecs.coolchic import recipes
+    from inrcodec.codecs.coolchic.arm import context_offsets
+    from inrcodec.codecs.coolchic.configs import CoolChicV2
+    from inrcodec.codecs.coolchic.model import CoolChicModel
+    from inrcodec.losses import parse_loss
+
+    h, w = target.shape[-2:]
+    s = CoolChicV2.make_settings("icip24", lmbda=1e-3)
+    torch.manual_seed(args.seed)
+    o = CoolChicModel(s, h, w, 3)
+    t0 = time.process_time()
+    if args.side == "fork":
+        sys.path.insert(0, args.cc2_fork + "/src")
+        from model_management.presets import TrainerPhase
+        from model_management.trainer import one_training_phase
+        from models.cool_chic import CoolChicEncoder, CoolChicParameter
+
+        param = CoolChicParameter(
+            lmbda=1e-3, img=target, img_type="rgb444", dist="mse:1.0", layers_arm=[24, 24],
+            layers_synthesis=["40-1-linear-relu", "3-1-linear-relu", "3-3-residual-relu",
+                              "3-3-residual-none"], n_ctx_rowcol=3, latent_n_grids=7)
+        f = CoolChicEncoder(param)
+        p = torch.eye(24)[torch.tensor([(dy + 3) * 7 + (dx + 3)
+                                        for dy, dx in context_offsets(24)])]
+        arm = [m for m in f.arm.mlp if hasattr(m, "weight")]
+        with torch.no_grad():
+            for g, ours in zip(f.latent_grids, o.latents.grids, strict=True):
+                g.copy_(ours)
+            f.log_2_encoder_gains.copy_(o.latents.log2_gains)
+            f.upsampling.upsampling_layer.weight.copy_(o.upsampling.kernel[None, None])
+            convs = [m.conv_layer for m in f.synthesis.layers if hasattr(m, "conv_layer")]
+            for c, m in zip(o.synthesis.convs, convs, strict=True):
+                m.weight.copy_(c.weight)
+                m.bias.copy_(c.bias)
+            _arm_to_fork(o.arm.layers, arm, p, "weight", "bias")
+        torch.manual_seed(1000 + args.seed)
+        one_training_phase(f, TrainerPhase(lr=1e-2, max_itr=args.steps, dist="mse:1.0"))
+    else:
+        from inrcodec.fitting import train
+
+        loss = parse_loss("mse")
+        log = _validation_printer(recipes, loss)
+        chosen, rest = recipes._groups(o, "all")
+        opt = torch.optim.Adam([{"params": chosen, "lr": 1e-2}], lr=1e-2)
+        mode = {"proxy": "noise"}
+        torch.manual_seed(1000 + args.seed)
+        train(o, recipes._objective(o, loss, target, s, mode), opt, args.steps,
+              grad_clip=s.grad_clip, keep_best=False, validate=lambda: log(o, loss, target, s),
+              validate_every=100)
     print(f"cpu {time.process_time() - t0:.0f} s")
 
 

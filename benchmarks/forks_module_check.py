@@ -13,14 +13,30 @@ Run in the forks' venv (benchmarks/forks_env.sh), with our package on the path. 
         `icip24` model at 256x384: x^ and the latents' rate with rounded latents (the ARM's
         inputs permuted into our context order), then the gradients of the loss D + 1e-3 R
         with straight-through latents
-  cc2   the 2.0 fork's upsampling and our `learned-2d` with one random 8x8 kernel
+  cc2   the 2.0 fork's upsampling and our `learned-2d` with one random 8x8 kernel; then the
+        2.0 fork's CoolChicEncoder with the study's layers (synthesis 40-1-linear-relu,
+        3-1-linear-relu,3-3-residual-relu,3-3-residual-none, ARM 24,24 on 3 context rows) and
+        our v2 `icip24` model, random weights copied: x^, the rate with rounded latents, and
+        the gradients of D + 1e-3 R (relative to the largest), all with straight-through
+        latents (rounded; 2.0's derivative 0.01)
 Prints one line per check; exits 1 if a difference exceeds 1e-4 (relative 1e-6 for the rate).
+
+With --cc2-model MODEL.pt (a model.pt that the 2.0 fork's encode.py saved, e.g. in
+forks_side_by_side.py's work folder) and --image: that trained model in ours (x^ on 8-bit
+levels and the rate against the fork's own), then coded by inrcodec (its weight steps searched,
+the latents coded with our integer ARM): payload bytes per section and PSNR, to set beside the
+fork's own file. Training and coding then separate: what ours spends more on the same model
+is coding, the rest is training.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import torch
 
@@ -133,12 +149,152 @@ def check_cc2(path: str) -> float:
     return float((f(lat) - o(lat)).abs().max())
 
 
+CC2_SYNTHESIS = ["40-1-linear-relu", "3-1-linear-relu", "3-3-residual-relu", "3-3-residual-none"]
+
+
+def _cc2_fork_model(path: str, target: torch.Tensor):  # noqa: ANN202
+    """The 2.0 fork's CoolChicEncoder with the study's layers, for `target`."""
+    sys.path.insert(0, path)
+    from models.cool_chic import CoolChicEncoder, CoolChicParameter
+
+    param = CoolChicParameter(lmbda=1e-3, img=target, img_type="rgb444", dist="mse:1.0",
+                              layers_synthesis=CC2_SYNTHESIS, layers_arm=[24, 24],
+                              n_ctx_rowcol=3, latent_n_grids=7)
+    return CoolChicEncoder(param)
+
+
+def _cc2_copy(src: dict[str, torch.Tensor], o: torch.nn.Module) -> None:
+    """A 2.0 fork state dict into our v2 model (the ARM's inputs permuted into our order)."""
+    from inrcodec.codecs.coolchic.arm import context_offsets
+
+    p = torch.eye(24)[torch.tensor([(dy + 3) * 7 + (dx + 3) for dy, dx in context_offsets(24)])]
+    with torch.no_grad():
+        o.latents.log2_gains.copy_(src["log_2_encoder_gains"])
+        for i, g in enumerate(o.latents.grids):
+            g.copy_(src[f"latent_grids.{i}"])
+        o.upsampling.kernel.copy_(src["upsampling.upsampling_layer.weight"][0, 0])
+        for c, layer in zip(o.synthesis.convs, (0, 2, 4, 6), strict=True):
+            c.weight.copy_(src[f"synthesis.layers.{layer}.conv_layer.weight"])
+            c.bias.copy_(src[f"synthesis.layers.{layer}.conv_layer.bias"])
+        (l0, l1, l2) = o.arm.layers
+        l0.weight.copy_(p @ src["arm.mlp.0.weight"] @ p.T)
+        l0.bias.copy_(p @ src["arm.mlp.0.bias"])
+        l1.weight.copy_(p @ src["arm.mlp.2.weight"] @ p.T)
+        l1.bias.copy_(p @ src["arm.mlp.2.bias"])
+        l2.weight.copy_(src["arm.mlp.4.weight"] @ p.T)
+        l2.bias.copy_(src["arm.mlp.4.bias"])
+
+
+def check_cc2_model(path: str) -> tuple[float, float, float, float]:
+    """The whole 2.0 model, random weights: x^, relative rate, latent and gain gradients."""
+    from inrcodec.codecs.coolchic import recipes
+    from inrcodec.codecs.coolchic.configs import CoolChicV2
+    from inrcodec.codecs.coolchic.model import CoolChicModel
+
+    h, w = 256, 384
+    target = torch.rand(1, 3, h, w)
+    f = _cc2_fork_model(path, target)
+    with torch.no_grad():
+        # gains off 2.0's floor of 1: at the floor its max(2^g, 1) splits the gradient in
+        # two, a tie that the first step leaves (ours: clamp_min, the whole gradient)
+        f.log_2_encoder_gains.copy_(torch.arange(7.0) + 0.25)
+        for i, g in enumerate(f.latent_grids):
+            g.copy_(torch.randn_like(g) * 3 / 4 ** i)  # /2^i: the gains 2^i
+        for name, t in f.named_parameters():
+            if "latent" not in name and "gains" not in name:
+                t.copy_(torch.randn_like(t) * (0.2 if "arm" in name else 0.3))
+    s = CoolChicV2.make_settings("icip24")
+    o = CoolChicModel(s, h, w, 3)
+    _cc2_copy(f.state_dict(), o)
+    # train mode with straight-through latents: rounded in the forward pass, x^ not put on
+    # 8-bit levels (eval mode does that, where a tie can round either way by one level)
+    f.train()
+    out = f(use_ste_quant=True)
+    img, bits = recipes.forward(o, s, "ste")
+    dx = float((out["x_hat"] - img).detach().abs().max())
+    drate = abs(float(out["rate_y"].sum()) - float(bits)) / float(bits)
+    (((out["x_hat"] - target) ** 2).mean() + 1e-3 * out["rate_y"].sum() / (h * w)).backward()
+    (((img - target) ** 2).mean() + 1e-3 * bits / (h * w)).backward()
+    dlat = max(float((a.grad - b.grad).abs().max() / b.grad.abs().max())
+               for a, b in zip(f.latent_grids, o.latents.grids, strict=True))
+    g = o.latents.log2_gains.grad
+    dgain = float((f.log_2_encoder_gains.grad - g).abs().max() / g.abs().max())
+    sys.path.remove(path)
+    return dx, drate, dlat, dgain
+
+
+def fork_state(path: str, model_path: str, out: str) -> None:
+    """In the forks' venv: a model.pt the 2.0 fork saved (a pickled CoolChicEncoder, which
+    needs its modules) as a plain state dict, with its own rounded-latent rate and x^."""
+    sys.path.insert(0, path)
+    f = torch.load(model_path, weights_only=False, map_location="cpu")
+    sys.path.remove(path)
+    f.eval()
+    with torch.no_grad():
+        out_f = f()
+    torch.save({"state": f.state_dict(), "rate_bits": float(out_f["rate_y"].sum()),
+                "x_hat": out_f["x_hat"]}, out)
+
+
+def code_fork_state(state_path: str, image_path: str) -> str:
+    """In our venv: that state in our v2 model and coded by inrcodec (see the docstring)."""
+    import math
+
+    import numpy as np
+
+    import inrcodec
+    from inrcodec.codecs.coolchic import codec as cc
+    from inrcodec.codecs.coolchic import recipes
+    from inrcodec.codecs.coolchic.configs import CoolChicV2
+    from inrcodec.codecs.coolchic.model import CoolChicModel
+    from inrcodec.codecs.coolchic.rdquant import integer_weights, quantize_model
+    from inrcodec.losses import parse_loss
+
+    torch.set_num_threads(1)
+    saved = torch.load(state_path)
+    target = inrcodec.read_image(image_path).data.unsqueeze(0)
+    h, w = target.shape[-2:]
+    s = CoolChicV2.make_settings("icip24")
+    o = CoolChicModel(s, h, w, 3)
+    _cc2_copy(saved["state"], o)
+    with torch.no_grad():
+        img, bits = recipes.forward(o, s, "round")
+        levels = (saved["x_hat"] * 255 - torch.round(img * 255)).round().abs()
+        dx, ndiff = float(levels.max()), int((levels > 0).sum())
+        o.fold_log_scale()
+        ks = quantize_model(o, parse_loss("mse"), target, s).steps
+        ints = integer_weights(o, ks)
+        grids = [g[0, c].numpy().astype(np.int64) for g in o.rounded_latents()
+                 for c in range(g.shape[1])]
+        sections = cc.code_sections(s, ints, ks, grids)
+        rec = cc._render(s, 3, h, w, ints, ks, grids, torch.device("cpu"))
+    mse = float(((torch.round(rec.clamp(0, 1) * 255) / 255 - target) ** 2).mean())
+    payload = sum(len(v) for v in sections.values())
+    return (f"x^ on 8-bit levels: {ndiff} of {levels.numel()} values differ (at most {dx:.0f} "
+            f"level), rounded-latent rate "
+            f"{saved['rate_bits'] / (h * w):.4f} bpp (fork, its integer ARM) / "
+            f"{float(bits) / (h * w):.4f} (ours); coded by inrcodec: steps {ks}, sections "
+            f"{{{', '.join(f'{k}: {len(v)}' for k, v in sections.items())}}} bytes, payload "
+            f"{payload} bytes ({8 * payload / (h * w):.4f} bpp), PSNR "
+            f"{-10 * math.log10(mse):.2f} dB")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--nif-fork", default="/work/forks/nif")
     ap.add_argument("--cc1-fork", default="/work/forks/cc-1.0-adaptations")
     ap.add_argument("--cc2-fork", default="/work/forks/cc-2.0-adaptations")
+    ap.add_argument("--cc2-model", help="a model.pt saved by the 2.0 fork's encode.py")
+    ap.add_argument("--image", help="the image that model was trained on (with --cc2-model)")
+    ap.add_argument("--python", default=str(Path(__file__).resolve().parents[1]
+                                             / ".venv/bin/python"),
+                    help="our venv's python, which codes the model (the forks pin an older "
+                         "constriction)")
+    ap.add_argument("--code-state", help=argparse.SUPPRESS)  # the step run in our venv
     args = ap.parse_args()
+    if args.code_state:
+        print(code_fork_state(args.code_state, args.image))
+        return 0
     torch.manual_seed(0)
     ok = True
     d = check_nif(args.nif_fork)
@@ -155,6 +311,23 @@ def main() -> int:
     d = check_cc2(args.cc2_fork + "/src")
     ok &= d < 1e-4
     print(f"cc2  learned-2d upsampling vs the fork's, random kernel: max difference {d:.2e}")
+    dx, drate, dlat, dgain = check_cc2_model(args.cc2_fork + "/src")
+    ok &= dx < 1e-4 and drate < 1e-6 and dlat < 1e-4 and dgain < 1e-4
+    print(f"cc2  icip24 model vs CoolChicEncoder: x^ {dx:.2e}, rate (relative) {drate:.2e}, "
+          f"latent gradients (relative) {dlat:.2e}, gain gradients (relative) {dgain:.2e}")
+    if args.cc2_model:
+        if not args.image:
+            ap.error("--cc2-model needs --image")
+        with tempfile.TemporaryDirectory() as tmp:
+            state = f"{tmp}/state.pt"
+            fork_state(args.cc2_fork + "/src", args.cc2_model, state)
+            env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+            run = subprocess.run([args.python, __file__, "--code-state", state, "--image",
+                                  args.image], capture_output=True, text=True, env=env)
+        if run.returncode:
+            print(run.stderr, file=sys.stderr)
+            return 1
+        print(f"cc2  {args.cc2_model}: {run.stdout.strip()}")
     return 0 if ok else 1
 
 
