@@ -240,14 +240,11 @@ def code_fork_state(state_path: str, image_path: str) -> str:
     """In our venv: that state in our v2 model and coded by inrcodec (see the docstring)."""
     import math
 
-    import numpy as np
-
     import inrcodec
-    from inrcodec.codecs.coolchic import codec as cc
     from inrcodec.codecs.coolchic import recipes
+    from inrcodec.codecs.coolchic.codec import code_model
     from inrcodec.codecs.coolchic.configs import CoolChicV2
     from inrcodec.codecs.coolchic.model import CoolChicModel
-    from inrcodec.codecs.coolchic.rdquant import integer_weights, quantize_model
     from inrcodec.losses import parse_loss
 
     torch.set_num_threads(1)
@@ -262,12 +259,9 @@ def code_fork_state(state_path: str, image_path: str) -> str:
         levels = (saved["x_hat"] * 255 - torch.round(img * 255)).round().abs()
         dx, ndiff = float(levels.max()), int((levels > 0).sum())
         o.fold_log_scale()
-        ks = quantize_model(o, parse_loss("mse"), target, s).steps
-        ints = integer_weights(o, ks)
-        grids = [g[0, c].numpy().astype(np.int64) for g in o.rounded_latents()
-                 for c in range(g.shape[1])]
-        sections = cc.code_sections(s, ints, ks, grids)
-        rec = cc._render(s, 3, h, w, ints, ks, grids, torch.device("cpu"))
+        coded = code_model(o, parse_loss("mse"), target, s)
+        rec = coded.render(s, 3, h, w, torch.device("cpu"))
+    ks, sections = coded.steps, coded.sections
     mse = float(((torch.round(rec.clamp(0, 1) * 255) / 255 - target) ** 2).mean())
     payload = sum(len(v) for v in sections.values())
     return (f"x^ on 8-bit levels: {ndiff} of {levels.numel()} values differ (at most {dx:.0f} "

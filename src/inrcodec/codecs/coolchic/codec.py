@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import struct
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -49,7 +50,7 @@ from .arm_int import (
 )
 from .latents import NOISE_TYPES, level_shapes
 from .model import MODULES, CoolChicModel, CoolChicSettings, module_tensors
-from .rdquant import K_RANGE, integer_weights, quantize_model
+from .rdquant import K_RANGE, QuantResult, integer_weights, quantize_model
 from .recipes import cc2_phase_steps, fit_recipe
 from .synthesis import MAX_WIDTH, parse_spec, resolve
 from .train import Phase, fit, train_phase
@@ -156,6 +157,34 @@ def decode_cost(s: CoolChicSettings, info: ImageInfo) -> Cost:
     return Cost(n_weights + n_lat, macs, peak, detail)
 
 
+@dataclass(frozen=True)
+class CodedModel:
+    """A trained float model as the file holds it: the networks' steps (k of 2^-k per module,
+    weights and biases), their integer weights in file order, the rounded latent grids
+    (`grid_shapes` order), the sections that code them, and the step search's result."""
+
+    steps: dict[str, tuple[int, int]]
+    ints: list[np.ndarray]
+    grids: list[np.ndarray]
+    sections: dict[str, bytes]
+    quant: QuantResult
+
+    def render(self, s: CoolChicSettings, channels: int, height: int, width: int,
+               device: torch.device) -> torch.Tensor:
+        """The decoded image, as the decoder computes it."""
+        return _render(s, channels, height, width, self.ints, self.steps, self.grids, device)
+
+
+def code_model(model: CoolChicModel, loss: Loss, target: torch.Tensor, s: CoolChicSettings
+               ) -> CodedModel:
+    """Quantise a trained float model (on the CPU) for `loss` against `target` and code it."""
+    q = quantize_model(model, loss, target, s)
+    ints = integer_weights(model, q.steps)
+    latents = [y.numpy().astype(np.int64) for y in model.rounded_latents()]
+    grids = [g[0, ch] for g in latents for ch in range(g.shape[1])]
+    return CodedModel(q.steps, ints, grids, code_sections(s, ints, q.steps, grids), q)
+
+
 class CoolChicCodec(Codec):
     """Shared implementation; `CoolChicV1` and `CoolChicV2` (configs) differ by defaults."""
 
@@ -240,23 +269,17 @@ class CoolChicCodec(Codec):
         train_fn = fit if s.recipe == "default" else fit_recipe
         model, log = train_fn(image, loss, s, device=device, seed=seed, progress=progress)
         model = model.cpu().float()
-        target = image.data.unsqueeze(0)
         t = time.perf_counter()
-        q = quantize_model(model, loss, target, s)
-        ks = q.steps
-        ints = integer_weights(model, ks)
-        latents = [y.numpy().astype(np.int64) for y in model.rounded_latents()]
-        grids = [g[0, ch] for g in latents for ch in range(g.shape[1])]
-        sections = code_sections(s, ints, ks, grids)
+        coded = code_model(model, loss, image.data.unsqueeze(0), s)
         log["quantize_seconds"] = time.perf_counter() - t
-        log["quant_steps"] = {n: list(v) for n, v in ks.items()}
-        log["quantized_objective"] = q.cost
-        log["estimated_latent_bytes"] = round(q.latent_bits / 8)
-        log["section_bytes"] = {k: len(v) for k, v in sections.items()}
-        log["weight_coder"] = entropy.method_name(sections["w"])
-        log["num_params"] = int(sum(a.size for a in ints))
-        recon = _render(s, image.channels, image.height, image.width, ints, ks, grids, device)
-        return EncodeOutput(sections, self.config_of(s), recon, log)
+        log["quant_steps"] = {n: list(v) for n, v in coded.steps.items()}
+        log["quantized_objective"] = coded.quant.cost
+        log["estimated_latent_bytes"] = round(coded.quant.latent_bits / 8)
+        log["section_bytes"] = {k: len(v) for k, v in coded.sections.items()}
+        log["weight_coder"] = entropy.method_name(coded.sections["w"])
+        log["num_params"] = int(sum(a.size for a in coded.ints))
+        recon = coded.render(s, image.channels, image.height, image.width, device)
+        return EncodeOutput(coded.sections, self.config_of(s), recon, log)
 
     def decode_cost(self, settings: Any, info: ImageInfo) -> Cost:
         return cost.checked(self.name, decode_cost, settings, info)
