@@ -3,6 +3,7 @@
     PYTHONPATH=/work/forks/shim:src /work/forks/venv/bin/python benchmarks/forks_loop_check.py \
         --side fork --seed 1 --warm 200        # then --side ours with the same arguments
     ... forks_loop_check.py --codec cc2 --side fork --seed 1 --steps 1000
+    ... forks_loop_check.py --codec cc2 --warmup --side fork --seed 1
 
 Run in the forks' venv (benchmarks/forks_env.sh), with our package on the path, one side per
 process (one CPU-heavy run at a time). Our `icip24` model (recipe cc1) is built with
@@ -19,6 +20,9 @@ CoolChicEncoder (its study layers: synthesis 40-1-linear-relu,3-1-linear-relu,
 3-3-residual-relu,3-3-residual-none, ARM 24,24, 3 context rows); the first phase of its
 "faster" preset (Adam at 1e-2 over everything, uniform noise), `--steps` long: the fork's
 model_management.trainer.one_training_phase against our recipes.train_cc2_phase.
+--codec cc2 --warmup: the whole warm-up competition of the "faster" preset (rounds of 5, 4, 3
+and 2 candidates, 200 steps each, sorted after each round) from the five initial candidates our
+encode with that seed starts from; prints each round's validations (x 1e3) and the winner.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--warm", type=int, default=0, help="a warm-up training before (0: none)")
+    ap.add_argument("--warmup", action="store_true",
+                    help="cc2: the warm-up competition from our seed's five candidates")
     ap.add_argument("--cc1-fork", default="/work/forks/cc-1.0-adaptations")
     ap.add_argument("--cc2-fork", default="/work/forks/cc-2.0-adaptations")
     ap.add_argument("--image", default=IMAGE)
@@ -123,42 +129,52 @@ def _validation_printer(recipes, loss):  # noqa: ANN001, ANN202
     return logged
 
 
+def _cc2_fork_model(o, target: torch.Tensor, fork: str):  # noqa: ANN001, ANN202
+    """The 2.0 fork's CoolChicEncoder (the study's layers) holding our model `o`'s weights."""
+    sys.path.insert(0, fork + "/src")
+    from models.cool_chic import CoolChicEncoder, CoolChicParameter
+
+    from inrcodec.codecs.coolchic.arm import context_offsets
+
+    param = CoolChicParameter(
+        lmbda=1e-3, img=target, img_type="rgb444", dist="mse:1.0", layers_arm=[24, 24],
+        layers_synthesis=["40-1-linear-relu", "3-1-linear-relu", "3-3-residual-relu",
+                          "3-3-residual-none"], n_ctx_rowcol=3, latent_n_grids=7)
+    f = CoolChicEncoder(param)
+    p = torch.eye(24)[torch.tensor([(dy + 3) * 7 + (dx + 3) for dy, dx in context_offsets(24)])]
+    arm = [m for m in f.arm.mlp if hasattr(m, "weight")]
+    with torch.no_grad():
+        for g, ours in zip(f.latent_grids, o.latents.grids, strict=True):
+            g.copy_(ours)
+        f.log_2_encoder_gains.copy_(o.latents.log2_gains)
+        f.upsampling.upsampling_layer.weight.copy_(o.upsampling.kernel[None, None])
+        convs = [m.conv_layer for m in f.synthesis.layers if hasattr(m, "conv_layer")]
+        for c, m in zip(o.synthesis.convs, convs, strict=True):
+            m.weight.copy_(c.weight)
+            m.bias.copy_(c.bias)
+        _arm_to_fork(o.arm.layers, arm, p, "weight", "bias")
+    return f
+
+
 def check_cc2(args: argparse.Namespace, target: torch.Tensor) -> None:
     from inrcodec.codecs.coolchic import recipes
-    from inrcodec.codecs.coolchic.arm import context_offsets
     from inrcodec.codecs.coolchic.configs import CoolChicV2
     from inrcodec.codecs.coolchic.model import CoolChicModel
     from inrcodec.losses import parse_loss
 
     h, w = target.shape[-2:]
     s = CoolChicV2.make_settings("icip24", lmbda=1e-3)
+    if args.warmup:
+        warmup_cc2(args, target, s)
+        return
     torch.manual_seed(args.seed)
     o = CoolChicModel(s, h, w, 3)
     t0 = time.process_time()
     if args.side == "fork":
-        sys.path.insert(0, args.cc2_fork + "/src")
+        f = _cc2_fork_model(o, target, args.cc2_fork)
         from model_management.presets import TrainerPhase
         from model_management.trainer import one_training_phase
-        from models.cool_chic import CoolChicEncoder, CoolChicParameter
 
-        param = CoolChicParameter(
-            lmbda=1e-3, img=target, img_type="rgb444", dist="mse:1.0", layers_arm=[24, 24],
-            layers_synthesis=["40-1-linear-relu", "3-1-linear-relu", "3-3-residual-relu",
-                              "3-3-residual-none"], n_ctx_rowcol=3, latent_n_grids=7)
-        f = CoolChicEncoder(param)
-        p = torch.eye(24)[torch.tensor([(dy + 3) * 7 + (dx + 3)
-                                        for dy, dx in context_offsets(24)])]
-        arm = [m for m in f.arm.mlp if hasattr(m, "weight")]
-        with torch.no_grad():
-            for g, ours in zip(f.latent_grids, o.latents.grids, strict=True):
-                g.copy_(ours)
-            f.log_2_encoder_gains.copy_(o.latents.log2_gains)
-            f.upsampling.upsampling_layer.weight.copy_(o.upsampling.kernel[None, None])
-            convs = [m.conv_layer for m in f.synthesis.layers if hasattr(m, "conv_layer")]
-            for c, m in zip(o.synthesis.convs, convs, strict=True):
-                m.weight.copy_(c.weight)
-                m.bias.copy_(c.bias)
-            _arm_to_fork(o.arm.layers, arm, p, "weight", "bias")
         torch.manual_seed(1000 + args.seed)
         one_training_phase(f, TrainerPhase(lr=1e-2, max_itr=args.steps, dist="mse:1.0"))
     else:
@@ -174,6 +190,48 @@ def check_cc2(args: argparse.Namespace, target: torch.Tensor) -> None:
               grad_clip=s.grad_clip, keep_best=False, validate=lambda: log(o, loss, target, s),
               validate_every=100)
     print(f"cpu {time.process_time() - t0:.0f} s")
+
+
+def warmup_cc2(args: argparse.Namespace, target: torch.Tensor, s) -> None:  # noqa: ANN001
+    """2.0's warm-up competition (rounds of 5, 4, 3, 2 candidates, 200 steps each, sorted by
+    the validation after each round) from our seed's five initial candidates, which are the
+    ones our encode starts from: the fork's one_training_phase or our train_cc2_phase."""
+    from inrcodec.codecs.coolchic import recipes
+    from inrcodec.codecs.coolchic.model import CoolChicModel
+    from inrcodec.losses import parse_loss
+
+    h, w = target.shape[-2:]
+    n, steps = s.warmup_candidates, s.warmup_steps
+    cands = []
+    for c in range(n):  # as recipes._new_model
+        torch.manual_seed(args.seed * 1009 + c)
+        cands.append((c, CoolChicModel(s, h, w, 3)))
+    t0 = time.process_time()
+    loss = parse_loss("mse")
+    if args.side == "fork":
+        cands = [(c, _cc2_fork_model(o, target, args.cc2_fork)) for c, o in cands]
+        from model_management.presets import TrainerPhase
+        from model_management.trainer import one_training_phase
+
+        def one_round(model):  # noqa: ANN001, ANN202
+            model, results = one_training_phase(
+                model, TrainerPhase(lr=s.lr, max_itr=steps, dist="mse:1.0"))
+            return model, float(results.loss) * 1e3
+    else:
+        def one_round(model):  # noqa: ANN001, ANN202
+            v = recipes.train_cc2_phase(model, loss, target, s, s.lr, steps, "all", False,
+                                        "warmup")
+            return model, v * 1e3
+    torch.manual_seed(1000 + args.seed)
+    for count in range(n, 1, -1):
+        scored = []
+        for c, model in cands[:count]:
+            model, v = one_round(model)
+            scored.append((v, c, model))
+        scored.sort(key=lambda x: (x[0], x[1]))
+        cands = [(c, m) for _, c, m in scored]
+        print("round " + " ".join(f"{c}:{v:.4f}" for v, c, _ in scored), flush=True)
+    print(f"winner {cands[0][0]} {scored[0][0]:.4f} cpu {time.process_time() - t0:.0f} s")
 
 
 if __name__ == "__main__":
