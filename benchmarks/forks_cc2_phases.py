@@ -41,7 +41,8 @@ _NUM = r"[-+]?\d+\.\d+(?:e[-+]?\d+)?"
 
 def parse_fork_log(text: str) -> dict[str, Any]:
     """(loss x 1e3, latent bpp) per column from a 2.0 fork encode.py log."""
-    lmbda = float(re.search(r"--lmbda=(\S+)", text).group(1)) if "--lmbda=" in text else LAMBDA
+    given = re.search(r"--lmbda=(\S+)", text)
+    lmbda = float(given.group(1)) if given else LAMBDA
     lines = text.splitlines()
     tables, table = [], None
     for line in lines:  # the warm-up's ranking tables: "  ID  |  loss  |  rate_bpp  |"

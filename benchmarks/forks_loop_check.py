@@ -131,7 +131,8 @@ def _validation_printer(recipes, loss):  # noqa: ANN001, ANN202
 
 def _cc2_fork_model(o, target: torch.Tensor, fork: str):  # noqa: ANN001, ANN202
     """The 2.0 fork's CoolChicEncoder (the study's layers) holding our model `o`'s weights."""
-    sys.path.insert(0, fork + "/src")
+    if fork + "/src" not in sys.path:  # once, though every warm-up candidate comes here
+        sys.path.insert(0, fork + "/src")
     from models.cool_chic import CoolChicEncoder, CoolChicParameter
 
     from inrcodec.codecs.coolchic.arm import context_offsets
