@@ -429,3 +429,19 @@ def test_rd_figure_draws_lpips_on_a_log_axis(tmp_path, monkeypatch):
     assert psnr_ax.get_yscale() == "linear" and lpips_ax.get_yscale() == "log"
     lo, hi = lpips_ax.get_ylim()
     assert lo < 0.002 and hi > 0.2
+
+
+def test_rd_figure_bytes_depend_only_on_the_curves(tmp_path):
+    """No date or random SVG ids: a regenerated report changes a figure only with its data."""
+    from inrcodec.bench import plots
+    from inrcodec.bench.curves import Curve, Point
+
+    def draw(stem, top):
+        pts = [Point(str(i), b, {"psnr": top + 4 * i}, 1) for i, b in enumerate((0.3, 1.0))]
+        return plots.rd_figure("t", [Curve("x|mse", "inr", "x", "mse", pts)], [],
+                               tmp_path / stem, ("psnr",))
+
+    first, again, other = draw("a", 25), draw("b", 25), draw("c", 26)
+    for a, b, c in zip(first, again, other, strict=True):
+        assert a.read_bytes() == b.read_bytes()
+        assert a.read_bytes() != c.read_bytes()

@@ -98,10 +98,13 @@ def rd_figure(title: str, inr: list[Curve], base: list[Curve], out_stem: Path,
         fig.legend(handles, labels, loc="outside right center", fontsize=8)
     fig.suptitle(title)
     paths = []
-    for ext in ("png", "svg"):
-        p = out_stem.with_suffix(f".{ext}")
-        fig.savefig(p, dpi=110 if ext == "png" else None)
-        paths.append(p)
+    # no date and fixed SVG ids: the same curves give the same bytes, so a regenerated report
+    # changes a figure only where its data changed
+    with plt.rc_context({"svg.hashsalt": "inrcodec"}):
+        for ext in ("png", "svg"):
+            p = out_stem.with_suffix(f".{ext}")
+            fig.savefig(p, dpi=110 if ext == "png" else None, metadata={"Date": None})
+            paths.append(p)
     plt.close(fig)
     return paths
 
