@@ -85,8 +85,9 @@ def run_grid(jobs: Sequence[Job], store: Store, executor: LocalExecutor | RayExe
         console.print(f"{rewritten} stored .inr files rewritten in the current format "
                       f"({saved} bytes less; their bytes and bpp updated)")
     if missing:
-        console.print(f"[yellow]warning:[/] {missing} .inr rows have no file here to bring "
-                      "to the current format: their bytes may count an older, larger header")
+        console.print(f"[yellow]warning:[/] {missing} .inr rows have no file here and do "
+                      "not record the current container format: their bytes may count an "
+                      "older, larger header")
     run_id = store.start_run(command, spec or {}, socket.gethostname(), executor.name,
                              len(jobs), len(todo))
     console.print(f"{len(todo)} of {len(jobs)} jobs to run ({summary.skipped} already done) "

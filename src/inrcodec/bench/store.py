@@ -30,7 +30,8 @@ from ..io import write_bytes
 from .grid import Job
 from .job import Outcome
 
-SCHEMA_VERSION = 2  # 2: task_metrics_json (schema 1 databases are upgraded in place)
+# 2: task_metrics_json; 3: container_version (older databases are upgraded in place)
+SCHEMA_VERSION = 3
 
 # job columns: every setting of the job
 JOB_COLUMNS = {
@@ -51,6 +52,9 @@ RESULT_COLUMNS = {
     "inrcodec_version": "TEXT", "torch_version": "TEXT", "python_version": "TEXT",
     "codec_version": "TEXT", "started_at": "TEXT", "finished_at": "TEXT", "run_id": "INTEGER",
     "encoded_path": "TEXT", "decoded_path": "TEXT", "task_metrics_json": "TEXT",
+    # the container format of the .inr file whose size `bytes` counts: a row keeps it when its
+    # file stays behind (an export), so a resumed grid knows its header without the file
+    "container_version": "INTEGER",
 }
 COLUMNS = {**JOB_COLUMNS, **RESULT_COLUMNS}
 
@@ -151,6 +155,8 @@ class Store:
                 name = f"encoded.{outcome.encoded_ext}"
                 write_bytes(folder / name, outcome.encoded)
                 row["encoded_path"] = f"{job.job_id}/{name}"
+                if job.kind == "inr":
+                    row["container_version"] = _container_version(outcome.encoded)
             if outcome.decoded_png is not None:
                 write_bytes(folder / "decoded.png", outcome.decoded_png)
                 row["decoded_path"] = f"{job.job_id}/decoded.png"
@@ -175,22 +181,27 @@ class Store:
         """Rewrite the stored .inr files of an older container format in the current one and
         their rows' bytes and bpp with them (the payload, and so the pixels, are unchanged),
         so that a resumed grid compares files of one format. Returns (files rewritten, bytes
-        saved, done .inr rows whose file is not here to rewrite, e.g. imported from an
-        export)."""
+        saved, done .inr rows whose file is not here and whose row does not record the
+        current format: their bytes may count an older header)."""
         from ..coding.container import FORMAT_VERSION, repack
 
         done = self.conn.execute(
-            "SELECT job_id, encoded_path, bytes, bpp FROM results WHERE status='done' AND "
-            "kind='inr'").fetchall()
+            "SELECT job_id, encoded_path, bytes, bpp, container_version FROM results "
+            "WHERE status='done' AND kind='inr'").fetchall()
         rewritten, saved, missing = 0, 0, 0
-        for job_id, rel, nbytes, bpp in done:
+        for job_id, rel, nbytes, bpp, version in done:
             path = self.artifact(rel)
             if path is None or not path.is_file():
-                missing += 1
+                if version is None or version < FORMAT_VERSION:
+                    missing += 1
                 continue
             with open(path, "rb") as fh:  # the version byte first: most files are current
                 head = fh.read(5)
             if len(head) < 5 or head[4] >= FORMAT_VERSION:
+                if len(head) == 5 and version != head[4]:  # a row saved before schema 3
+                    with self.conn:
+                        self.conn.execute("UPDATE results SET container_version=? "
+                                          "WHERE job_id=?", (head[4], job_id))
                 continue
             data = path.read_bytes()
             try:
@@ -199,9 +210,10 @@ class Store:
                 raise DecodeError(f"stored file {path} of job {job_id}: {exc}") from None
             write_bytes(path, new)
             with self.conn:
-                self.conn.execute("UPDATE results SET bytes=?, bpp=? WHERE job_id=?",
+                self.conn.execute("UPDATE results SET bytes=?, bpp=?, container_version=? "
+                                  "WHERE job_id=?",
                                   (len(new), bpp * len(new) / nbytes if nbytes else bpp,
-                                   job_id))
+                                   _container_version(new), job_id))
             rewritten += 1
             saved += len(data) - len(new)
         return rewritten, saved, missing
@@ -261,6 +273,11 @@ class Store:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _container_version(data: bytes) -> int | None:
+    """The format version byte of an .inr file (after the 4-byte magic); None if too short."""
+    return data[4] if len(data) > 4 else None
 
 
 def _now() -> str:
