@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import inrcodec
-from conftest import ROOT
+from conftest import ROOT, SAMPLE
 from inrcodec.bench.store import Store
 from inrcodec.errors import DecodeError
 
@@ -74,8 +74,6 @@ def test_a_saved_inr_row_records_its_container_format(tmp_path):
     from inrcodec.bench.grid import expand
     from inrcodec.bench.job import Outcome
     from inrcodec.bench.spec import CodecRun, ImageSet, Spec
-
-    from conftest import SAMPLE
 
     spec = Spec(images=[ImageSet(path=str(SAMPLE))],
                 lpips=False, codecs=[CodecRun("siren", rates=[{"layers": 2, "width": 8}])])
