@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import sqlite3
@@ -230,6 +231,39 @@ def test_run_store_resume_and_artifacts(imgdir, tmp_path):
         again = run_grid(jobs, store, LocalExecutor(1, threads=1), progress=False)
         assert (again.skipped, again.done) == (8, 0)
         assert len(store.runs()) == 1
+
+
+def test_an_encode_done_under_another_label_is_copied_not_run(imgdir, tmp_path):
+    """A curve drawn again under another label (the loss study's second table re-draws MSE)
+    gets copies of the rows already encoded, files included; other settings still run."""
+    with PILImage.open(imgdir / "a.png") as im:
+        im.crop((0, 0, 24, 24)).save(tmp_path / "c.png")
+
+    def spec(label, rates):
+        return Spec(images=[ImageSet(path=str(tmp_path / "c.png"))], lpips=False,
+                    codecs=[CodecRun("siren", label=label, rates=rates,
+                                     settings={"steps": 40, "qat_steps": 2})])
+
+    first = {"layers": 2, "width": 8}
+    with Store(tmp_path / "r.sqlite") as store:
+        run_grid(expand(spec("a", [first])), store, LocalExecutor(1, threads=1),
+                 progress=False)
+        s = run_grid(expand(spec("b", [first, {"layers": 2, "width": 6}])), store,
+                     LocalExecutor(1, threads=1), progress=False)
+        assert (s.reused, s.done, s.skipped) == (1, 1, 0)
+        rows = {(r["curve"], json.loads(r["rate_json"])["width"]): r for r in store.rows()}
+        source, copy = rows[("a|mse", 8)], rows[("b|mse", 8)]
+        assert copy["reused_from"] == source["job_id"] and copy["job_id"] != source["job_id"]
+        assert rows[("b|mse", 6)]["reused_from"] is None
+        for key in ("bytes", "bpp", "psnr", "msssim", "container_version"):
+            assert copy[key] == source[key]
+        assert json.loads(copy["job_json"])["label"] == "b"
+        for column in ("encoded_path", "decoded_path"):
+            assert (store.artifact(copy[column]).read_bytes()
+                    == store.artifact(source[column]).read_bytes())
+        again = run_grid(expand(spec("b", [first])), store, LocalExecutor(1, threads=1),
+                         progress=False)
+        assert (again.reused, again.skipped) == (0, 1)
 
 
 def test_encode_options_in_a_spec_reach_the_encoder(imgdir, tmp_path):

@@ -13,7 +13,8 @@ from .curves import task_metric_names, with_task_metrics
 
 COLUMNS = ("image", "codec", "preset", "label", "loss", "rate", "seed", "bytes", "bpp",
            "psnr", "ssim", "msssim", "msssim_db", "lpips")
-TIMES = ("encode_seconds", "decode_seconds", "threads", "device_used", "job_id")
+# reused_from: the job whose encode a row copies (the same encode under another label)
+TIMES = ("encode_seconds", "decode_seconds", "threads", "device_used", "job_id", "reused_from")
 
 
 def rate_point(row: dict[str, Any]) -> str:

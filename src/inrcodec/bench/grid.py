@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ..baselines import get_baseline
@@ -90,16 +90,31 @@ def _canon(d: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
 
 
 def job_id(job: Job) -> str:
-    d = job.describe()
+    return id_of_description(job.describe())
+
+
+def encode_id(job: Job) -> str:
+    """What the job computes, whatever curve it is drawn in: its id without the label. Two
+    jobs with one encode id are the same encode (the label only names the curve)."""
+    return job_id(replace(job, label=""))
+
+
+def id_of_description(description: dict[str, Any]) -> str:
+    """The id of a job from its `describe()` (also as stored, JSON, in a result row)."""
+    d = dict(description)
     # the image is identified by its content and transform, not by where it is stored
     image = d["image"]
-    d["image"] = {"sha": job.image_sha, "reduce": job.image.reduce, "crop": image["crop"]}
+    d["image"] = {"sha": d.pop("image_sha"), "reduce": image["reduce"], "crop": image["crop"]}
     if "slice" in image:
         d["image"]["slice"] = image["slice"]
-    d.pop("image_sha")
     d["schema"] = JOB_SCHEMA
     blob = json.dumps(d, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
+def encode_id_of_description(description: dict[str, Any]) -> str:
+    """`encode_id` of a stored row's job (its `job_json`)."""
+    return id_of_description({k: v for k, v in description.items() if k != "label"})
 
 
 # options of `api.encode` that a rate point or a codec's settings may carry beside the codec's

@@ -26,6 +26,7 @@ from .store import Store
 class RunSummary:
     total: int
     skipped: int
+    reused: int = 0  # jobs given a copy of the same encode done under another label
     done: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
@@ -88,9 +89,17 @@ def run_grid(jobs: Sequence[Job], store: Store, executor: LocalExecutor | RayExe
         console.print(f"[yellow]warning:[/] {missing} .inr rows have no file here and do "
                       "not record the current container format: their bytes may count an "
                       "older, larger header")
+    summary.reused = store.reuse_encodes(todo)
+    if summary.reused:
+        console.print(f"{summary.reused} jobs are encodes already done here under another "
+                      "label: their rows copied, not run again (`reused_from`)")
+        todo = pending_jobs(jobs, store.statuses(), retry_failed)
+        if not todo:
+            return summary
     run_id = store.start_run(command, spec or {}, socket.gethostname(), executor.name,
                              len(jobs), len(todo))
-    console.print(f"{len(todo)} of {len(jobs)} jobs to run ({summary.skipped} already done) "
+    console.print(f"{len(todo)} of {len(jobs)} jobs to run ({summary.skipped} already done"
+                  f"{f', {summary.reused} copied' if summary.reused else ''}) "
                   f"on {executor.name} -> {store.path}")
     by_id = {j.job_id: j for j in todo}
     t0 = time.perf_counter()
@@ -99,7 +108,8 @@ def run_grid(jobs: Sequence[Job], store: Store, executor: LocalExecutor | RayExe
                        "{task.fields[last]}", eta=False, console=console, enabled=progress)
     try:
         with bar:
-            task = bar.add_task("bench", total=len(jobs), completed=summary.skipped,
+            task = bar.add_task("bench", total=len(jobs),
+                                completed=summary.skipped + summary.reused,
                                 eta="ETA ?", last="")
             outcomes = executor.run(todo)
             eta = EtaEstimate(todo, lambda: executor.parallelism)
@@ -120,7 +130,7 @@ def run_grid(jobs: Sequence[Job], store: Store, executor: LocalExecutor | RayExe
                                   f"{job.rate_dict()}: {err}", highlight=False)
                 bar.update(task, advance=1, eta=eta.text(), last=last)
                 if progress and not console.is_terminal:  # logs get one line per job instead
-                    n = summary.skipped + summary.done + summary.failed
+                    n = summary.skipped + summary.reused + summary.done + summary.failed
                     console.print(f"[{n}/{len(jobs)}] {eta.text()} {last}", highlight=False)
     finally:
         summary.seconds = time.perf_counter() - t0

@@ -22,15 +22,17 @@ import datetime as _dt
 import json
 import os
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, DecodeError
 from ..io import write_bytes
-from .grid import Job
+from .grid import Job, encode_id, encode_id_of_description
 from .job import Outcome
 
-# 2: task_metrics_json; 3: container_version (older databases are upgraded in place)
+# 2: task_metrics_json; 3: container_version, reused_from (older databases are upgraded in
+# place)
 SCHEMA_VERSION = 3
 
 # job columns: every setting of the job
@@ -55,6 +57,8 @@ RESULT_COLUMNS = {
     # the container format of the .inr file whose size `bytes` counts: a row keeps it when its
     # file stays behind (an export), so a resumed grid knows its header without the file
     "container_version": "INTEGER",
+    # the job whose encode this row copies (the same settings under another curve label)
+    "reused_from": "TEXT",
 }
 COLUMNS = {**JOB_COLUMNS, **RESULT_COLUMNS}
 
@@ -165,6 +169,45 @@ class Store:
                f"VALUES ({', '.join('?' for _ in names)})")
         with self.conn:
             self.conn.execute(sql, [row.get(k) for k in names])
+
+    def reuse_encodes(self, jobs: Sequence[Job]) -> int:
+        """Give each job whose encode is already done here under another label (the same
+        settings, image and seed: `grid.encode_id`) a copy of that row, its files copied too
+        where they are here, instead of running it again; the copy names its source in
+        `reused_from`. Encodes are deterministic, so the copy is what a rerun would give.
+        Returns the number of jobs given a row."""
+        wanted: dict[str, list[Job]] = {}
+        for job in jobs:
+            wanted.setdefault(encode_id(job), []).append(job)
+        sources: dict[str, dict[str, Any]] = {}
+        for row in self.conn.execute("SELECT * FROM results WHERE status='done' AND "
+                                     "job_json IS NOT NULL ORDER BY job_id"):
+            try:
+                key = encode_id_of_description(json.loads(row["job_json"]))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                continue  # a row from an older schema that does not describe its job
+            if key in wanted and key not in sources:
+                sources[key] = dict(row)
+        names = list(COLUMNS)
+        sql = (f"INSERT OR REPLACE INTO results ({', '.join(names)}) "
+               f"VALUES ({', '.join('?' for _ in names)})")
+        copied = 0
+        for key, source in sources.items():
+            for job in wanted[key]:
+                row = {k: source.get(k) for k in RESULT_COLUMNS}
+                row.update(job_columns(job), reused_from=source["job_id"])
+                for column in ("encoded_path", "decoded_path"):
+                    path = self.artifact(source[column])
+                    row[column] = None
+                    if path is not None and path.is_file():
+                        rel = f"{job.job_id}/{path.name}"
+                        (self.artifacts_dir / job.job_id).mkdir(parents=True, exist_ok=True)
+                        write_bytes(self.artifacts_dir / rel, path.read_bytes())
+                        row[column] = rel
+                with self.conn:
+                    self.conn.execute(sql, [row.get(k) for k in names])
+                copied += 1
+        return copied
 
     def rows(self, status: str | None = None) -> list[dict[str, Any]]:
         if status is None:
