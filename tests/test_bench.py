@@ -10,6 +10,7 @@ import sqlite3
 import numpy as np
 import pytest
 from PIL import Image as PILImage
+from typer.testing import CliRunner
 
 from conftest import SAMPLE
 from inrcodec import baselines as bl
@@ -22,6 +23,7 @@ from inrcodec.bench.runner import run_grid
 from inrcodec.bench.spec import BaselineRun, CodecRun, ImageSet, Spec, load_spec
 from inrcodec.bench.store import Store
 from inrcodec.cli.bench import build_spec
+from inrcodec.cli.main import app
 from inrcodec.errors import ConfigError, InputError
 from inrcodec.io import read_image
 from inrcodec.metrics import psnr
@@ -264,6 +266,17 @@ def test_an_encode_done_under_another_label_is_copied_not_run(imgdir, tmp_path):
         again = run_grid(expand(spec("b", [first])), store, LocalExecutor(1, threads=1),
                          progress=False)
         assert (again.reused, again.skipped) == (0, 1)
+    # --dry-run counts what a run would do: label "c" would copy the width-8 encode
+    toml = tmp_path / "c.toml"
+    toml.write_text(f'[[images]]\npath = "{tmp_path / "c.png"}"\n[[codecs]]\nname = "siren"\n'
+                    'label = "c"\nsettings = { steps = 40, qat_steps = 2 }\n'
+                    'rates = [{ layers = 2, width = 8 }, { layers = 2, width = 4 }]\n')
+    r = CliRunner().invoke(app, ["bench", str(toml), "--db", str(tmp_path / "r.sqlite"),
+                                 "--dry-run", "--no-lpips"], terminal_width=200)
+    assert r.exit_code == 0, r.output
+    line = next(x for x in r.output.splitlines() if "c|mse" in x)
+    assert [c.strip() for c in line.split("│")[1:-1]] == ["c|mse", "1", "2", "2", "0", "0",
+                                                          "1", "1"]
 
 
 def test_encode_options_in_a_spec_reach_the_encoder(imgdir, tmp_path):

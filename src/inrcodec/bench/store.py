@@ -170,44 +170,48 @@ class Store:
         with self.conn:
             self.conn.execute(sql, [row.get(k) for k in names])
 
-    def reuse_encodes(self, jobs: Sequence[Job]) -> int:
-        """Give each job whose encode is already done here under another label (the same
-        settings, image and seed: `grid.encode_id`) a copy of that row, its files copied too
-        where they are here, instead of running it again; the copy names its source in
-        `reused_from`. Encodes are deterministic, so the copy is what a rerun would give.
-        Returns the number of jobs given a row."""
+    def reusable(self, jobs: Sequence[Job]) -> dict[str, dict[str, Any]]:
+        """Job id -> the finished row of the same encode under another label (the same
+        settings, image and seed: `grid.encode_id`), for the jobs that have one."""
         wanted: dict[str, list[Job]] = {}
         for job in jobs:
             wanted.setdefault(encode_id(job), []).append(job)
-        sources: dict[str, dict[str, Any]] = {}
+        found: dict[str, dict[str, Any]] = {}
         for row in self.conn.execute("SELECT * FROM results WHERE status='done' AND "
                                      "job_json IS NOT NULL ORDER BY job_id"):
             try:
                 key = encode_id_of_description(json.loads(row["job_json"]))
             except (ValueError, KeyError, TypeError, AttributeError):
                 continue  # a row from an older schema that does not describe its job
-            if key in wanted and key not in sources:
-                sources[key] = dict(row)
+            for job in wanted.pop(key, []):
+                found[job.job_id] = dict(row)
+        return found
+
+    def reuse_encodes(self, jobs: Sequence[Job]) -> int:
+        """Give each job whose encode is already done here under another label a copy of
+        that row (`reusable`), its files copied too where they are here, instead of running
+        it again; the copy names its source in `reused_from`. Encodes are deterministic, so
+        the copy is what a rerun would give. Returns the number of jobs given a row."""
+        by_id = {job.job_id: job for job in jobs}
         names = list(COLUMNS)
         sql = (f"INSERT OR REPLACE INTO results ({', '.join(names)}) "
                f"VALUES ({', '.join('?' for _ in names)})")
-        copied = 0
-        for key, source in sources.items():
-            for job in wanted[key]:
-                row = {k: source.get(k) for k in RESULT_COLUMNS}
-                row.update(job_columns(job), reused_from=source["job_id"])
-                for column in ("encoded_path", "decoded_path"):
-                    path = self.artifact(source[column])
-                    row[column] = None
-                    if path is not None and path.is_file():
-                        rel = f"{job.job_id}/{path.name}"
-                        (self.artifacts_dir / job.job_id).mkdir(parents=True, exist_ok=True)
-                        write_bytes(self.artifacts_dir / rel, path.read_bytes())
-                        row[column] = rel
-                with self.conn:
-                    self.conn.execute(sql, [row.get(k) for k in names])
-                copied += 1
-        return copied
+        found = self.reusable(jobs)
+        for job_id, source in found.items():
+            job = by_id[job_id]
+            row = {k: source.get(k) for k in RESULT_COLUMNS}
+            row.update(job_columns(job), reused_from=source["job_id"])
+            for column in ("encoded_path", "decoded_path"):
+                path = self.artifact(source[column])
+                row[column] = None
+                if path is not None and path.is_file():
+                    rel = f"{job_id}/{path.name}"
+                    (self.artifacts_dir / job_id).mkdir(parents=True, exist_ok=True)
+                    write_bytes(self.artifacts_dir / rel, path.read_bytes())
+                    row[column] = rel
+            with self.conn:
+                self.conn.execute(sql, [row.get(k) for k in names])
+        return len(found)
 
     def rows(self, status: str | None = None) -> list[dict[str, Any]]:
         if status is None:

@@ -169,15 +169,34 @@ def _check_lpips() -> None:
 
 
 def _print_plan(jobs: list, db: Path) -> None:
+    """Jobs per curve; with an existing store, also how many are done or failed there, how
+    many would be copied from the same encode under another label, and how many would run
+    (a failed job runs again with --retry-failed)."""
+    from ..bench.store import Store
+
+    statuses: dict[str, str] = {}
+    copies: set[str] = set()
+    if db.is_file():
+        with Store(db, create=False) as store:
+            statuses = store.statuses()
+            copies = set(store.reusable([j for j in jobs if j.job_id not in statuses]))
     table = Table(title=f"{len(jobs)} jobs -> {db}")
-    for col in ("curve", "images", "rate points", "jobs"):
-        table.add_column(col)
+    cols = ["curve", "images", "rate points", "jobs"]
+    cols += ["done", "failed", "copied", "to run"] if db.is_file() else []
+    for col in cols:
+        table.add_column(col, overflow="fold")
     curves: dict[str, list] = {}
     for j in jobs:
         curves.setdefault(j.curve, []).append(j)
     for curve, js in curves.items():
-        table.add_row(curve, str(len({j.image.name for j in js})),
-                      str(len({j.rate for j in js})), str(len(js)))
+        cells = [curve, str(len({j.image.name for j in js})), str(len({j.rate for j in js})),
+                 str(len(js))]
+        if db.is_file():
+            done = sum(statuses.get(j.job_id) == "done" for j in js)
+            failed = sum(statuses.get(j.job_id) == "failed" for j in js)
+            copied = sum(j.job_id in copies for j in js)
+            cells += [str(done), str(failed), str(copied), str(len(js) - done - failed - copied)]
+        table.add_row(*cells)
     out.print(table)
 
 
