@@ -2,8 +2,8 @@
 # Issue 17's remaining runs as two resumable lanes, one core each, so that a session starts
 # them with one command each and the next session resumes where they stopped:
 #
-#   benchmarks/study_remaining.sh study RUNS   # the loss study: main spec, AVIF 4:2:0, second
-#                                              # table (-samelambda), v2 calibration
+#   benchmarks/study_remaining.sh study RUNS   # the loss study: main spec, AVIF 4:2:0, v2
+#                                              # calibration, second table (-samelambda)
 #   benchmarks/study_remaining.sh side RUNS    # the NIF kodak24-half anchor, the forks side by
 #                                              # side (Cool-chic 2.0), then the study's -x2
 #
@@ -40,9 +40,10 @@ case $lane in
     db=$runs/study-kodak6-half/results.sqlite
     bench study-kodak6-half "$db" "$results/study-kodak6-half/study.store.json"
     bench study-kodak6-half-avif420 "$db"
-    bench study-kodak6-half-samelambda "$db"
+    # the calibration before the second table: it decides C3 at the full v2 recipe
     bench study-kodak6-half-calibration "$runs/study-kodak6-half-calibration/results.sqlite" \
       "$results/study-kodak6-half/calibration.store.json"
+    bench study-kodak6-half-samelambda "$db"
     ;;
   side)
     bench nif-kodak24-half "$runs/nif-kodak24-half/results.sqlite" \
