@@ -4,6 +4,7 @@
         --side fork --seed 1 --warm 200        # then --side ours with the same arguments
     ... forks_loop_check.py --codec cc2 --side fork --seed 1 --steps 1000
     ... forks_loop_check.py --codec cc2 --warmup --side fork --seed 1
+    ... forks_loop_check.py --codec cc2 --phase1 --seed 1 --steps 1000 --noise-seeds 1,2,3,4
 
 Run in the forks' venv (benchmarks/forks_env.sh), with our package on the path, one side per
 process (one CPU-heavy run at a time). Our `icip24` model (recipe cc1) is built with
@@ -23,6 +24,10 @@ model_management.trainer.one_training_phase against our recipes.train_cc2_phase.
 --codec cc2 --warmup: the whole warm-up competition of the "faster" preset (rounds of 5, 4, 3
 and 2 candidates, 200 steps each, sorted after each round) from the five initial candidates our
 encode with that seed starts from; prints each round's validations (x 1e3) and the winner.
+--codec cc2 --phase1: the preset's second phase (Adam at lr/2 over everything, 500 steps) from
+one shared state (our model of --seed after a first phase of --steps), on both sides in one
+process, once per noise seed: the fork's one_training_phase and our train_cc2_phase end at
+validations (x 1e3) that can be compared seed by seed.
 """
 
 from __future__ import annotations
@@ -39,17 +44,22 @@ IMAGE = "/work/runs/forks/work/kodim23-half.png"
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--side", choices=("fork", "ours"), required=True)
+    ap.add_argument("--side", choices=("fork", "ours"), help="required but with --phase1")
     ap.add_argument("--codec", choices=("cc1", "cc2"), default="cc1")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--warm", type=int, default=0, help="a warm-up training before (0: none)")
     ap.add_argument("--warmup", action="store_true",
                     help="cc2: the warm-up competition from our seed's five candidates")
+    ap.add_argument("--phase1", action="store_true",
+                    help="cc2: the second phase from one shared state, both sides")
+    ap.add_argument("--noise-seeds", default="1,2,3,4", help="with --phase1")
     ap.add_argument("--cc1-fork", default="/work/forks/cc-1.0-adaptations")
     ap.add_argument("--cc2-fork", default="/work/forks/cc-2.0-adaptations")
     ap.add_argument("--image", default=IMAGE)
     args = ap.parse_args()
+    if args.side is None and not args.phase1:
+        ap.error("--side is required (but with --codec cc2 --phase1, which runs both)")
     torch.set_num_threads(1)
 
     import inrcodec
@@ -168,6 +178,9 @@ def check_cc2(args: argparse.Namespace, target: torch.Tensor) -> None:
     if args.warmup:
         warmup_cc2(args, target, s)
         return
+    if args.phase1:
+        phase1_cc2(args, target, s)
+        return
     torch.manual_seed(args.seed)
     o = CoolChicModel(s, h, w, 3)
     t0 = time.process_time()
@@ -233,6 +246,40 @@ def warmup_cc2(args: argparse.Namespace, target: torch.Tensor, s) -> None:  # no
         cands = [(c, m) for _, c, m in scored]
         print("round " + " ".join(f"{c}:{v:.4f}" for v, c, _ in scored), flush=True)
     print(f"winner {cands[0][0]} {scored[0][0]:.4f} cpu {time.process_time() - t0:.0f} s")
+
+
+def phase1_cc2(args: argparse.Namespace, target: torch.Tensor, s) -> None:  # noqa: ANN001
+    """The faster preset's second phase (all modules, 500 steps at lr/2) from one state, the
+    fork's loop and ours once per noise seed."""
+    import copy
+
+    from inrcodec.codecs.coolchic import recipes
+    from inrcodec.codecs.coolchic.model import CoolChicModel
+    from inrcodec.losses import parse_loss
+
+    h, w = target.shape[-2:]
+    loss = parse_loss("mse")
+    torch.manual_seed(args.seed)
+    o = CoolChicModel(s, h, w, 3)
+    t0 = time.process_time()
+    torch.manual_seed(1000 + args.seed)
+    v = recipes.train_cc2_phase(o, loss, target, s, s.lr, args.steps, "all", False, "first")
+    print(f"first phase ({args.steps} steps, ours) {v * 1e3:.4f}", flush=True)
+    for k in (int(x) for x in args.noise_seeds.split(",")):
+        ours = copy.deepcopy(o)
+        torch.manual_seed(2000 + k)
+        v = recipes.train_cc2_phase(ours, loss, target, s, s.lr / 2, 500, "all", False, "p1")
+        # a fresh copy each time: the fork's model does not deep-copy (its quantiser object)
+        f = _cc2_fork_model(copy.deepcopy(o), target, args.cc2_fork)
+        from model_management.presets import TrainerPhase
+        from model_management.trainer import one_training_phase
+
+        torch.manual_seed(2000 + k)
+        _, results = one_training_phase(f, TrainerPhase(lr=s.lr / 2, max_itr=500,
+                                                        dist="mse:1.0"))
+        print(f"noise seed {k}: ours {v * 1e3:.4f} fork {float(results.loss) * 1e3:.4f}",
+              flush=True)
+    print(f"cpu {time.process_time() - t0:.0f} s")
 
 
 if __name__ == "__main__":
