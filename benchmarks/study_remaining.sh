@@ -26,13 +26,15 @@ inrcodec=${INRCODEC:-$here/.venv/bin/inrcodec}
 forks=${FORKS:-/work/forks}
 results=benchmarks/results
 
-bench() {  # bench SPEC DB [EXPORT]: import the export into a missing store, then run the spec
+bench() {  # bench SPEC DB [EXPORT [BENCH-OPTION...]]: import the export into a missing store,
+           # then run the spec (options such as --loss narrow it to part of its jobs)
   local spec=$1 db=$2 export=${3:-}
+  shift $(($# < 3 ? $# : 3))
   mkdir -p "$(dirname "$db")"
   if [[ ! -e $db && -n $export && -e $export ]]; then
     "$inrcodec" import "$export" --db "$db"
   fi
-  nice -n 19 "$inrcodec" bench "benchmarks/specs/$spec.toml" --db "$db" --workers 1 --threads 1
+  nice -n 19 "$inrcodec" bench "benchmarks/specs/$spec.toml" --db "$db" --workers 1 --threads 1 "$@"
 }
 
 case $lane in
@@ -43,6 +45,10 @@ case $lane in
     # the calibration before the second table: it decides C3 at the full v2 recipe
     bench study-kodak6-half-calibration "$runs/study-kodak6-half-calibration/results.sqlite" \
       "$results/study-kodak6-half/calibration.store.json"
+    # the second table is shared with the side lane once -x2 is done: this lane takes l1,
+    # logcosh and lcssim, the side lane l1ssim and rmse; each then runs the whole spec for
+    # whatever is left (a job both lanes pick up at the very end is run twice, nothing worse)
+    bench study-kodak6-half-samelambda "$db" "" --loss l1 --loss logcosh --loss cc_lcssim
     bench study-kodak6-half-samelambda "$db"
     ;;
   side)
@@ -57,6 +63,8 @@ case $lane in
       --seeds 1,2,3 --sides fork,ours --workdir "$runs/forks/work" --out "$out"
     db=$runs/study-kodak6-half/results.sqlite
     bench study-kodak6-half-x2 "$db" "$results/study-kodak6-half/study.store.json"
+    bench study-kodak6-half-samelambda "$db" "" --loss cc_l1ssim --loss rmse
+    bench study-kodak6-half-samelambda "$db"
     ;;
   *)
     echo "unknown lane '$lane': study or side" >&2
