@@ -75,3 +75,36 @@ def test_rmse_is_not_judged_against_mse_and_closeness_keeps_its_answer():
     c1 = {c["claim"]: c for c in longer_claims(rows)}["C1 (x2)"]
     assert "rmse" not in c1["numbers"]
     assert c1["verdict"] == "reproduced"  # logcosh's "not close" kept its answer
+
+
+def test_report_writes_each_loss_at_both_lengths(tmp_path):
+    """The report's "Twice the training" table and longer.csv, from the committed study's
+    Cool-chic v1 mse and rmse rows at both lengths on its two x2 images: RMSE, which no claim
+    judges, gets its comparison too."""
+    from pathlib import Path
+
+    import pytest
+
+    from inrcodec.bench.report import write_report
+
+    export = (Path(__file__).resolve().parents[1] / "benchmarks" / "results"
+              / "study-kodak6-half" / "study.store.json")
+    data = json.loads(export.read_text())
+    keep = [r for r in data["results"]
+            if r["architecture"] in ("coolchic-v1", "coolchic-v1-x2")
+            and r["loss"] in ("mse", "rmse") and r["image"] in ("kodim01@1/2", "kodim23@1/2")]
+    if not any(r["architecture"] == "coolchic-v1-x2" and r["loss"] == "rmse" for r in keep):
+        pytest.skip("the committed study has no x2 rmse rows")
+    small = tmp_path / "x2.store.json"
+    small.write_text(json.dumps(data | {"results": keep}))
+    page = write_report(small, tmp_path / "r").read_text()
+    assert "<h2>Twice the training</h2>" in page and "longer.csv" in page
+    lines = (tmp_path / "r" / "longer.csv").read_text().splitlines()
+    assert lines[0].startswith("architecture,test,anchor,metric,measure,images,normal,longer")
+    rows = [dict(zip(lines[0].split(","), line.split(","), strict=True)) for line in lines[1:]]
+    assert {(r["test"], r["anchor"], r["metric"]) for r in rows} == {
+        ("rmse", "mse", m) for m in ("psnr", "msssim_db", "lpips")}
+    for r in rows:
+        assert r["architecture"] == "coolchic-v1" and r["measure"] == "bd" and r["images"] == "2"
+        assert math.isfinite(float(r["normal"])) and math.isfinite(float(r["longer"]))
+        assert r["verdict"] in {"holds", "flips", "level", "unclear"}

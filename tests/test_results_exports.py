@@ -235,6 +235,7 @@ def test_report_of_a_converted_export(name, tmp_path):
     assert "converted from older result files" in page
     assert "No decoded images to compare" in page
     assert not (tmp_path / "r" / "crops").exists()
+    assert not (tmp_path / "r" / "longer.csv").exists()  # no twice-as-long runs there
     timing = (tmp_path / "r" / "timing.csv").read_text().splitlines()
     rows = rows_of(export)
     assert len(timing) == 1 + len({r["curve"] for r in rows})

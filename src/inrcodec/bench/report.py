@@ -8,6 +8,8 @@
     DIR/timing.csv        seconds per image per codec configuration
     DIR/bd_per_image.csv  each loss against MSE image by image: mean, sd, min, max (perimage)
     DIR/claims.csv        the ICIP 2024 study's claims C1-C4 judged from the rows (claims)
+    DIR/longer.csv        each loss against MSE at the normal length and at twice the training,
+                          when the rows have "-x2" runs (longer)
 
 Every number comes from the database; nothing is typed in.
 """
@@ -36,6 +38,7 @@ from .curves import (
     task_metric_names,
     with_task_metrics,
 )
+from .longer import rankings
 from .perimage import spread_table
 from .store import Store
 
@@ -146,9 +149,12 @@ def write_report(db: str | os.PathLike, out: str | os.PathLike, *, crop_image: s
     _write_csv(out / "findings.csv", found)
     _write_csv(out / "bd_per_image.csv", spread_table(rows))
     study = write_claims(rows, out / "claims.csv")
+    longer = rankings(rows)
+    if longer:
+        _write_csv(out / "longer.csv", longer)
     _write_csv(out / "timing.csv", times)
     page = _html(out, db, rows, done, failed, groups, figures, bd_rows, found, times,
-                 crops, runs, metrics, study)
+                 crops, runs, metrics, study, longer)
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
     return index
@@ -199,8 +205,36 @@ def _claims_section(study: list[dict[str, str]]) -> str:
             + _table(["claim", "statement", "verdict", "comparisons"], rows, "claims"))
 
 
+def _longer_section(longer: list[dict[str, Any]]) -> str:
+    """Every loss against MSE at both training lengths (`inrcodec.bench.longer`), the claims'
+    (x2) rows beside the comparisons no claim names (RMSE's, for one)."""
+    if not longer:
+        return ""
+
+    def cell(r: dict[str, Any], key: str) -> str:
+        v = r[key]
+        if not math.isfinite(v):
+            return "n/a"
+        unit = " %" if r["measure"] == "bd" else ""
+        return f'<span class="{"good" if v < 0 else "bad"}">{v:+.3g}{unit}</span>'
+
+    return ("<h2>Twice the training</h2><p class='note'>Each loss against MSE on the images "
+            "and rate points of the \"-x2\" runs, measured at the normal length and at twice "
+            "the training: a per-image BD-rate (%) where a curve has two or more points, else "
+            "the metric difference at the one point (signed so that negative means the loss "
+            "beats MSE). <i>holds</i>: the same loss is ahead at both lengths; <i>flips</i>: "
+            "the lead changes, so the ranking is about optimisation, not the loss; "
+            "<i>level</i>: a tie at both. Also in <a href='longer.csv'>longer.csv</a>.</p>"
+            + _table(["architecture", "loss vs anchor", "metric", "images", "normal length",
+                      "twice the training", "verdict"],
+                     [[html.escape(r["architecture"]),
+                       f"{html.escape(r['test'])} vs {html.escape(r['anchor'])}",
+                       METRIC_LABELS[r["metric"]], r["images"], cell(r, "normal"),
+                       cell(r, "longer"), html.escape(r["verdict"])] for r in longer]))
+
+
 def _html(out, db, rows, done, failed, groups, figures, bd_rows, found, times, crops,
-          runs, metrics, study) -> str:
+          runs, metrics, study, longer) -> str:
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
              f"<title>inrcodec benchmark report</title><style>{CSS}</style></head><body>"]
     parts.append("<h1>inrcodec benchmark report</h1>")
@@ -251,6 +285,7 @@ def _html(out, db, rows, done, failed, groups, figures, bd_rows, found, times, c
           f["losses_compared"], _fmt(f["note"])] for f in found]))
 
     parts.append(_claims_section(study))
+    parts.append(_longer_section(longer))
 
     parts.append("<h2>BD-rate and BD-metric</h2>")
     parts.append("<p class='note'>BD-rate (%): bits the loss needs relative to the anchor at "
@@ -348,5 +383,6 @@ def _html(out, db, rows, done, failed, groups, figures, bd_rows, found, times, c
                  "<a href='findings.csv'>findings.csv</a>, <a href='timing.csv'>timing.csv</a>, "
                  "<a href='bd_per_image.csv'>bd_per_image.csv</a> (each loss against MSE image "
                  "by image), <a href='claims.csv'>claims.csv</a> (the ICIP 2024 study's claims "
-                 "C1-C4).</p></body></html>")
+                 "C1-C4)" + (", <a href='longer.csv'>longer.csv</a> (each loss against MSE at "
+                             "twice the training)" if longer else "") + ".</p></body></html>")
     return "\n".join(parts)
