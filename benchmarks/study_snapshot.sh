@@ -7,7 +7,8 @@
 # Writes, for each store that exists under RUNS (a store not started yet is skipped):
 #   study-kodak6-half/           study.store.json, results.csv, report/ (`inrcodec report`:
 #                                index.html, figures, crops, CSVs), findings.csv (the report's
-#                                claims.csv), nif_loss_ranking.md (once NIF rows exist)
+#                                claims.csv), nif_loss_ranking.md (once NIF rows exist),
+#                                second_table.md (once -samelambda rows exist)
 #   study-kodak6-half/           calibration.store.json, v2_calibration.md
 #   nif-kodak24-half.store.json, nif_kodak24-half.csv
 #   forks_side_by_side.{jsonl,md,...} from RUNS/forks/fsbs.jsonl
@@ -41,6 +42,10 @@ if [[ -e $db ]]; then
   if grep -q ',nif,' "$study/report/curves.csv"; then
     "$py" benchmarks/nif_loss_ranking.py "$study/report/curves.csv" \
       -o "$study/nif_loss_ranking.md" > /dev/null || echo "nif_loss_ranking: failed" >&2
+  fi
+  if grep -q '^coolchic-v1-samelambda,' "$study/report/curves.csv"; then
+    "$py" benchmarks/second_table.py "$study/report" -o "$study/second_table.md" > /dev/null \
+      || echo "second_table: failed" >&2
   fi
 fi
 

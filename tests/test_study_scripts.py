@@ -55,4 +55,8 @@ def test_snapshot_writes_every_result_from_the_stores(tmp_path):
     page = (study / "report" / "index.html").read_text()
     assert "The loss study's claims" in page and "<b>not reproduced</b>" in page  # C3
     assert (out / "nif_kodak24-half.csv").read_text().count("\n") == 1 + 3 + 2
+    # the committed store has NIF, -samelambda and -x2 rows: their tables are written too
+    assert "ordered alike" in (study / "nif_loss_ranking.md").read_text()
+    assert "| 0.0001 | mse |" in (study / "second_table.md").read_text()
+    assert (study / "report" / "longer.csv").read_text().startswith("architecture,test,anchor")
     assert not (out / "forks_side_by_side.md").exists()  # no forks store under RUNS
