@@ -9,7 +9,8 @@
 #                                index.html, figures, crops, CSVs), findings.csv (the report's
 #                                claims.csv), nif_loss_ranking.md (once NIF rows exist),
 #                                second_table.md (once -samelambda rows exist)
-#   study-kodak6-half/           calibration.store.json, v2_calibration.md
+#   study-kodak6-half/           calibration.store.json, v2_calibration.md (and findings.csv's
+#                                "C3 (icip24)" rows once the calibration has cc_lcssim encodes)
 #   nif-kodak24-half.store.json, nif_kodak24-half.csv
 #   forks_side_by_side.{jsonl,md,...} from RUNS/forks/fsbs.jsonl
 # Reading a store while a lane writes to it is safe (SQLite, WAL): the snapshot holds the rows
@@ -53,7 +54,9 @@ cal=$runs/study-kodak6-half-calibration/results.sqlite
 if [[ -e $cal ]]; then
   "$inrcodec" export "$cal" -o "$study/calibration.store.json"
   if [[ -e $db ]]; then
-    "$py" benchmarks/v2_calibration.py "$db" "$cal" -o "$study/v2_calibration.md" > /dev/null \
+    # C3 at the full recipe goes into findings.csv too, once its cc_lcssim encodes exist
+    "$py" benchmarks/v2_calibration.py "$db" "$cal" -o "$study/v2_calibration.md" \
+      --findings "$study/findings.csv" > /dev/null \
       || echo "v2_calibration: nothing to compare yet" >&2
   fi
 fi

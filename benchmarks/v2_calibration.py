@@ -12,11 +12,17 @@ recipes and counts the pairs of losses ordered alike. One point per loss means n
 losses sit at different rates, so the orders compare the recipes with each other, not the
 losses at equal rate. It also gives what the full recipe buys over the quarter one, loss by
 loss (bpp, PSNR, MS-SSIM dB, LPIPS, encode time).
+
+C3 (v2 with LcSSIM close to AVIF in MS-SSIM) at the full recipe: each image's cc_lcssim point
+against the main store's AVIF curve at the same MS-SSIM dB, judged as `claims` judges C3
+(close: a mean within 10 %). With `--findings FILE` (the study's findings.csv) the result is
+written there as the rows "C3 (icip24)" and "C3 (icip24, avif/420)", replacing earlier ones.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import itertools
 import math
 import statistics
@@ -24,6 +30,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from inrcodec.bench.claims import CLOSE, close
+from inrcodec.bench.perimage import Spread
 from inrcodec.bench.store import Store
 from inrcodec.errors import run_script
 
@@ -80,6 +88,57 @@ def c3_section(full: dict[Key, dict[str, Any]], quarter: dict[Key, dict[str, Any
             lines.append(f"| {image} | {name} | {r['bpp']:.3f} | {r['msssim_db']:.2f} | "
                          f"{cells[0]} | {cells[1]} |")
     return lines
+
+
+AVIF_LABELS = ("avif", "avif/420")
+C3_LOSS = "cc_lcssim"
+C3_STATEMENT = "Cool-chic v2 + LcSSIM close to AVIF in MS-SSIM at 0.9-2 bpp"
+VERDICT = {"holds": "reproduced", "fails": "not reproduced", "unclear": "inconclusive"}
+
+
+def c3_spread(rows: dict[Key, dict[str, Any]], avif: dict[tuple[str, str], list[tuple[float,
+              float]]], label: str, recipe: str, images: set[str] | None = None) -> Spread:
+    """Per image, the bits the recipe's cc_lcssim point needs over AVIF's at its MS-SSIM dB
+    (%), on `images` if given."""
+    per_image = {}
+    for (image, loss, _), r in rows.items():
+        if loss != C3_LOSS or (images is not None and image not in images):
+            continue
+        b = rate_at(avif.get((label, image), []), r["msssim_db"])
+        per_image[image] = 100 * (r["bpp"] / b - 1) if math.isfinite(b) else math.nan
+    return Spread(f"coolchic-v2-{recipe}|{C3_LOSS}", label, "msssim_db", per_image)
+
+
+def c3_findings(full: dict[Key, dict[str, Any]], quarter: dict[Key, dict[str, Any]],
+                avif: dict[tuple[str, str], list[tuple[float, float]]]) -> list[dict[str, str]]:
+    """The rows "C3 (icip24)" and "C3 (icip24, avif/420)" of findings.csv: C3 at the full
+    recipe, one point per image, beside the quarter recipe's encodes of the same points."""
+    out = []
+    images = {k[0] for k in full if k[1] == C3_LOSS}
+    for label in AVIF_LABELS:
+        s = c3_spread(full, avif, label, FULL)
+        q = c3_spread(quarter, avif, label, QUARTER, images)
+        outcome = close(s)
+        numbers = (f"{C3_LOSS} within {CLOSE:g} % of {label}: {outcome}, {s.describe()}; "
+                   f"one point per image (lambda as in the main spec's middle point); the "
+                   f"same points at icip24-quarter: {q.describe()}")
+        out.append({"claim": "C3 (icip24)" if label == "avif" else f"C3 (icip24, {label})",
+                    "statement": C3_STATEMENT, "verdict": VERDICT[outcome],
+                    "numbers": numbers})
+    return out
+
+
+def update_findings(path: Path, rows: list[dict[str, str]]) -> None:
+    """Replace the C3 (icip24...) rows of a findings.csv (claim, statement, verdict, numbers)
+    with `rows`, keeping every other row and the order; written whole, then moved in place."""
+    with open(path, newline="") as fh:
+        kept = [r for r in csv.DictReader(fh) if not r["claim"].startswith("C3 (icip24")]
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=["claim", "statement", "verdict", "numbers"])
+        w.writeheader()
+        w.writerows(kept + rows)
+    tmp.replace(path)
 
 
 def order(values: dict[str, float], higher_better: bool) -> list[str]:
@@ -142,6 +201,9 @@ def report(full: dict[Key, dict[str, Any]], quarter: dict[Key, dict[str, Any]],
     out += ["", f"Mean change: {means}."]
     if avif:
         out += c3_section(full, quarter, avif)
+        if any(k[1] == C3_LOSS for k in full):
+            out += [""] + [f"- {r['claim']}: **{r['verdict']}**: {r['numbers']}"
+                           for r in c3_findings(full, quarter, avif)]
     return "\n".join(out) + "\n"
 
 
@@ -150,10 +212,18 @@ def main() -> None:
     ap.add_argument("main_db", help="the study's store (icip24-quarter rows)")
     ap.add_argument("calibration_db", help="the calibration spec's store (icip24 rows)")
     ap.add_argument("-o", "--out", type=Path)
+    ap.add_argument("--findings", type=Path,
+                    help="findings.csv to write C3 at the full recipe into (once run)")
     args = ap.parse_args()
+    if args.findings and not args.findings.is_file():
+        print(f"error: {args.findings}: no findings.csv there", file=sys.stderr)
+        raise SystemExit(2)
     main_rows = done_rows(args.main_db)  # read once: the quarter encodes and AVIF
-    text = report(v2_rows(done_rows(args.calibration_db), FULL), v2_rows(main_rows, QUARTER),
-                  avif_curves(main_rows))
+    full, quarter = v2_rows(done_rows(args.calibration_db), FULL), v2_rows(main_rows, QUARTER)
+    avif = avif_curves(main_rows)
+    text = report(full, quarter, avif)
+    if args.findings and any(k[1] == C3_LOSS for k in full):
+        update_findings(args.findings, c3_findings(full, quarter, avif))
     if args.out:
         args.out.write_text(text)
     print(text, end="")

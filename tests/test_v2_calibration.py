@@ -3,6 +3,7 @@ with known orders."""
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import subprocess
@@ -64,3 +65,54 @@ def test_c3_at_each_recipe_against_avif_curves():
     lines = calib.c3_section(full, quarter, avif)
     assert "| k | icip24 | 1.697 | 22.00 | +20.0 % | - |" in lines
     assert any(line.startswith("| k | icip24-quarter | 1.500 | 21.00 | +") for line in lines)
+
+
+def _avif_rows(label: str, image: str, scale: float) -> list[dict]:
+    """An AVIF curve: `scale` bpp at 20 dB MS-SSIM, twice that at 24 dB."""
+    return [{"job_id": f"{label}-{image}-{q}", "kind": "baseline", "status": "done",
+             "codec": "avif", "curve": label, "image": image, "bpp": scale * 2 ** (q / 4),
+             "msssim_db": 20.0 + q, "psnr": 30.0} for q in (0, 4)]
+
+
+def test_c3_at_the_full_recipe_lands_in_findings(tmp_path):
+    """cc_lcssim at the full recipe needs +5 % / +8 % of AVIF 4:4:4's bits (close: reproduced)
+    and +26 % / +30 % of a cheaper AVIF 4:2:0's (not close); earlier C3 (icip24) rows are
+    replaced, every other row kept."""
+    images = ("kodim01@1/2", "kodim23@1/2")
+    full, main = [], []
+    for image, extra in zip(images, (1.05, 1.08), strict=True):
+        for variant, rows, factor in (("icip24", full, extra), ("icip24-quarter", main, 1.3)):
+            rows.append({"job_id": f"{variant}-{image}", "kind": "inr", "status": "done",
+                         "codec": "coolchic-v2", "variant": variant, "image": image,
+                         "loss": "cc_lcssim", "rate_json": '{"lmbda": 0.00053}',
+                         "curve": "cc_lcssim", "bpp": factor * 2 ** 0.5, "psnr": 30.0,
+                         "msssim_db": 22.0, "lpips": 0.1, "encode_seconds": 1.0})
+        main += _avif_rows("avif", image, 1.0) + _avif_rows("avif/420", image, 1.0 / 1.2)
+    for name, rows in (("full.json", full), ("main.json", main)):
+        (tmp_path / name).write_text(json.dumps({"format": "inrcodec-results", "schema": 1,
+                                                 "runs": [], "results": rows}))
+    findings = tmp_path / "findings.csv"
+    findings.write_text("claim,statement,verdict,numbers\nC1,s,inconclusive,x\n"
+                        "C3 (icip24),old,reproduced,stale\nC4,s,reproduced,y\n")
+    out = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "main.json"),
+                          str(tmp_path / "full.json"), "--findings", str(findings)],
+                         capture_output=True, text=True, check=True)
+    assert "- C3 (icip24): **reproduced**" in out.stdout
+    with findings.open(newline="") as fh:
+        written = list(csv.DictReader(fh))
+    assert [r["claim"] for r in written] == ["C1", "C4", "C3 (icip24)", "C3 (icip24, avif/420)"]
+    rows = {r["claim"]: r for r in written}
+    assert rows["C3 (icip24)"]["verdict"] == "reproduced"
+    assert "+6.5 %" in rows["C3 (icip24)"]["numbers"]  # mean of +5 and +8
+    assert "icip24-quarter: coolchic-v2-icip24-quarter|cc_lcssim vs avif (msssim_db): +30.0 %" \
+        in rows["C3 (icip24)"]["numbers"]
+    assert rows["C3 (icip24, avif/420)"]["verdict"] == "not reproduced"
+    assert "stale" not in findings.read_text()
+
+
+def test_findings_must_exist(tmp_path):
+    _export(tmp_path / "full.json", "icip24", {"mse": 32.0, "l1": 31.0, "logcosh": 31.5})
+    out = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "full.json"),
+                          str(tmp_path / "full.json"), "--findings", str(tmp_path / "no.csv")],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "no findings.csv there" in out.stderr
