@@ -235,6 +235,36 @@ def test_run_store_resume_and_artifacts(imgdir, tmp_path):
         assert len(store.runs()) == 1
 
 
+def test_a_job_another_run_finishes_meanwhile_is_skipped(imgdir, tmp_path):
+    """Two runs of overlapping grids on one store (one per core): a job the other run finishes
+    while this one is busy is not run again when its turn comes."""
+    from inrcodec.bench.job import run_job
+
+    jobs = expand(baseline_spec(imgdir))
+    path = tmp_path / "r.sqlite"
+
+    class OtherRunMeanwhile(LocalExecutor):
+        """The first job runs; meanwhile another connection stores jobs 3 and 7 (the last)."""
+
+        def run(self, queue):
+            queue = iter(queue)
+            yield from super().run([next(queue)])
+            with Store(path) as other:
+                for j in (jobs[3], jobs[7]):
+                    other.save(j, run_job(j))
+            yield from super().run(queue)
+
+    with Store(path) as store:
+        s = run_grid(jobs, store, OtherRunMeanwhile(1, threads=1), progress=False)
+        assert (s.done, s.taken, s.failed, s.skipped) == (6, 2, 0, 0)
+        rows = {r["job_id"]: r for r in store.rows()}
+        assert len(rows) == 8 and all(r["status"] == "done" for r in rows.values())
+        run_id = store.runs()[0]["run_id"]
+        assert [rows[j.job_id]["run_id"] for j in (jobs[3], jobs[7])] == [None, None]
+        assert {rows[j.job_id]["run_id"] for i, j in enumerate(jobs) if i not in (3, 7)} == {
+            run_id}
+
+
 def test_an_encode_done_under_another_label_is_copied_not_run(imgdir, tmp_path):
     """A curve drawn again under another label (the loss study's second table re-draws MSE)
     gets copies of the rows already encoded, files included; other settings still run."""

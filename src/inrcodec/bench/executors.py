@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from pathlib import Path
 from typing import Any
@@ -59,7 +59,7 @@ class LocalExecutor:
     def parallelism(self) -> int:
         return self.workers
 
-    def run(self, jobs: Sequence[Job]) -> Iterator[Outcome]:
+    def run(self, jobs: Iterable[Job]) -> Iterator[Outcome]:
         if self.workers == 1:
             import torch
 
@@ -122,9 +122,10 @@ class RayExecutor:
     def parallelism(self) -> int:
         return self._parallelism
 
-    def run(self, jobs: Sequence[Job]) -> Iterator[Outcome]:
+    def run(self, jobs: Iterable[Job]) -> Iterator[Outcome]:
         import ray
 
+        jobs = list(jobs)  # read twice below: the images to ship, then the tasks
         started_here = not ray.is_initialized()
         if started_here:
             kwargs = {"include_dashboard": False, "log_to_driver": False,

@@ -2,14 +2,16 @@
 
 Resuming needs nothing special: a job is done when its row says so; a job that was running
 when the run was killed has no row and simply runs again. Failed jobs are kept (with their
-error) and only rerun with `retry_failed`.
+error) and only rerun with `retry_failed`. A job that another run on the same store finishes
+while this one waits its turn (two runs of overlapping grids, e.g. one per core) is skipped
+when its turn comes, where the executor takes jobs one at a time (one local worker).
 """
 
 from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +29,7 @@ class RunSummary:
     total: int
     skipped: int
     reused: int = 0  # jobs given a copy of the same encode done under another label
+    taken: int = 0  # jobs another run on the store finished before their turn came here
     done: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
@@ -37,6 +40,18 @@ def pending_jobs(jobs: Sequence[Job], statuses: dict[str, str],
                  retry_failed: bool) -> list[Job]:
     keep = {None, "failed"} if retry_failed else {None}
     return [j for j in jobs if statuses.get(j.job_id) in keep]
+
+
+def _unless_taken(todo: Sequence[Job], store: Store, retry_failed: bool,
+                  taken: list[Job]) -> Iterator[Job]:
+    """The jobs of `todo`, each looked up again just before it is handed out: one that
+    another run has finished meanwhile goes to `taken` instead."""
+    keep = {None, "failed"} if retry_failed else {None}
+    for job in todo:
+        if store.status(job.job_id) in keep:
+            yield job
+        else:
+            taken.append(job)
 
 
 class EtaEstimate:
@@ -111,9 +126,18 @@ def run_grid(jobs: Sequence[Job], store: Store, executor: LocalExecutor | RayExe
             task = bar.add_task("bench", total=len(jobs),
                                 completed=summary.skipped + summary.reused,
                                 eta="ETA ?", last="")
-            outcomes = executor.run(todo)
+            taken: list[Job] = []
+            outcomes = executor.run(_unless_taken(todo, store, retry_failed, taken))
             eta = EtaEstimate(todo, lambda: executor.parallelism)
+
+            def count_taken() -> None:  # jobs skipped since the last outcome
+                for job in taken[summary.taken:]:
+                    eta.update(job.kind, None)
+                    bar.update(task, advance=1)
+                summary.taken = len(taken)
+
             for outcome in outcomes:
+                count_taken()
                 job = by_id[outcome.job_id]
                 store.save(job, outcome, run_id)
                 eta.update(job.kind, outcome.row.get("job_seconds"))
@@ -130,11 +154,16 @@ def run_grid(jobs: Sequence[Job], store: Store, executor: LocalExecutor | RayExe
                                   f"{job.rate_dict()}: {err}", highlight=False)
                 bar.update(task, advance=1, eta=eta.text(), last=last)
                 if progress and not console.is_terminal:  # logs get one line per job instead
-                    n = summary.skipped + summary.reused + summary.done + summary.failed
+                    n = (summary.skipped + summary.reused + summary.taken + summary.done
+                         + summary.failed)
                     console.print(f"[{n}/{len(jobs)}] {eta.text()} {last}", highlight=False)
+            count_taken()
     finally:
         summary.seconds = time.perf_counter() - t0
         store.finish_run(run_id, summary.done, summary.failed)
+    if summary.taken:
+        console.print(f"{summary.taken} jobs were finished meanwhile by another run on "
+                      f"{store.path}: skipped here")
     console.print(f"ran {summary.done + summary.failed} jobs in {summary.seconds:.0f} s: "
                   f"{summary.done} done, {summary.failed} failed")
     return summary

@@ -147,6 +147,11 @@ class Store:
     def statuses(self) -> dict[str, str]:
         return {r[0]: r[1] for r in self.conn.execute("SELECT job_id, status FROM results")}
 
+    def status(self, job_id: str) -> str | None:
+        """The job's status now (None: no row), read again from the database."""
+        row = self.conn.execute("SELECT status FROM results WHERE job_id=?", (job_id,)).fetchone()
+        return row[0] if row else None
+
     def save(self, job: Job, outcome: Outcome, run_id: int | None = None) -> None:
         """Artifacts first (atomic files), then the row in one transaction."""
         row = job_columns(job)
