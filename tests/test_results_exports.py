@@ -236,6 +236,10 @@ def test_report_of_a_converted_export(name, tmp_path):
     assert "No decoded images to compare" in page
     assert not (tmp_path / "r" / "crops").exists()
     assert not (tmp_path / "r" / "longer.csv").exists()  # no twice-as-long runs there
+    # the page depends on the rows alone: a second report of the same rows is the same bytes
+    again = write_report(export, tmp_path / "r2").read_bytes()
+    assert again == (tmp_path / "r" / "index.html").read_bytes()
+    assert f"the last at {max(r['finished_at'] for r in rows_of(export))[:10]}" in page
     timing = (tmp_path / "r" / "timing.csv").read_text().splitlines()
     rows = rows_of(export)
     assert len(timing) == 1 + len({r["curve"] for r in rows})

@@ -233,6 +233,19 @@ def _longer_section(longer: list[dict[str, Any]]) -> str:
                        cell(r, "longer"), html.escape(r["verdict"])] for r in longer]))
 
 
+def _last_finished(rows: list[dict[str, Any]]) -> str:
+    """When the newest row finished: the page depends on the rows alone (no clock), so the
+    same store gives the same page. Stamps without a zone are UTC (the store writes UTC)."""
+    stamps = []
+    for r in rows:
+        try:
+            t = _dt.datetime.fromisoformat(str(r.get("finished_at") or ""))
+        except ValueError:
+            continue
+        stamps.append(t.astimezone(_dt.UTC) if t.tzinfo else t.replace(tzinfo=_dt.UTC))
+    return f", the last at {max(stamps):%Y-%m-%d %H:%M} UTC" if stamps else ""
+
+
 def _html(out, db, rows, done, failed, groups, figures, bd_rows, found, times, crops,
           runs, metrics, study, longer) -> str:
     parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>"
@@ -245,7 +258,7 @@ def _html(out, db, rows, done, failed, groups, figures, bd_rows, found, times, c
                     f"{r['threads'] or '?'} threads)" for r in done})
     parts.append(
         f"<p>Database <code>{html.escape(str(db))}</code>: {len(done)} jobs done, "
-        f"{len(failed)} failed. Generated {_dt.datetime.now(_dt.UTC):%Y-%m-%d %H:%M} UTC.<br>"
+        f"{len(failed)} failed{_last_finished(rows)}.<br>"
         f"Images averaged, per architecture (with the baselines on the same images): "
         f"{html.escape('; '.join(f'{a} {len(i)} ({_images(i)})' for a, i, _ in groups))}.<br>"
         f"Software: {html.escape('; '.join(versions))}.<br>"
