@@ -97,12 +97,12 @@ VERDICT = {"holds": "reproduced", "fails": "not reproduced", "unclear": "inconcl
 
 
 def c3_spread(rows: dict[Key, dict[str, Any]], avif: dict[tuple[str, str], list[tuple[float,
-              float]]], label: str, recipe: str, images: set[str] | None = None) -> Spread:
-    """Per image, the bits the recipe's cc_lcssim point needs over AVIF's at its MS-SSIM dB
-    (%), on `images` if given."""
+              float]]], label: str, recipe: str, points: set[Key]) -> Spread:
+    """Per image, the bits the recipe's cc_lcssim encode at one of `points` needs over AVIF's
+    at its MS-SSIM dB (%)."""
     per_image = {}
-    for (image, loss, _), r in rows.items():
-        if loss != C3_LOSS or (images is not None and image not in images):
+    for (image, loss, rate), r in rows.items():
+        if loss != C3_LOSS or (image, loss, rate) not in points:
             continue
         b = rate_at(avif.get((label, image), []), r["msssim_db"])
         per_image[image] = 100 * (r["bpp"] / b - 1) if math.isfinite(b) else math.nan
@@ -114,10 +114,10 @@ def c3_findings(full: dict[Key, dict[str, Any]], quarter: dict[Key, dict[str, An
     """The rows "C3 (icip24)" and "C3 (icip24, avif/420)" of findings.csv: C3 at the full
     recipe, one point per image, beside the quarter recipe's encodes of the same points."""
     out = []
-    images = {k[0] for k in full if k[1] == C3_LOSS}
+    points = set(full)  # the quarter recipe at the same (image, loss, lambda) only
     for label in AVIF_LABELS:
-        s = c3_spread(full, avif, label, FULL)
-        q = c3_spread(quarter, avif, label, QUARTER, images)
+        s = c3_spread(full, avif, label, FULL, points)
+        q = c3_spread(quarter, avif, label, QUARTER, points)
         outcome = close(s)
         numbers = (f"{C3_LOSS} within {CLOSE:g} % of {label}: {outcome}, {s.describe()}; "
                    f"one point per image (lambda as in the main spec's middle point); the "
