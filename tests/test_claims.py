@@ -57,6 +57,9 @@ def test_per_image_bd_rates_have_the_spread_of_the_images():
     table = spread_table(rows)
     row = next(t for t in table if t["metric"] == "psnr")
     assert row["images"] == 3 and row["bd_rate_min"] == pytest.approx(-20.57, abs=0.05)
+    assert "+1.8 % (sd 23.3, -20.6..+25.9, 1/3 images favour the test)" in s.describe()
+    one = bd_spread(rows, "x|l1", "x|mse", "psnr", ["a"])
+    assert one.describe().endswith(": -20.6 % (1 image, in favour of the test)")
 
 
 def test_claims_reproduced_on_rows_that_say_so():

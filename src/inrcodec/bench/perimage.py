@@ -47,8 +47,10 @@ class Spread:
     def describe(self) -> str:
         if not self.n:
             return f"{self.test} vs {self.anchor} ({self.metric}): no BD-rate"
-        return (f"{self.test} vs {self.anchor} ({self.metric}): {self.mean:+.1f} % "
-                f"(sd {self.sd:.1f}, {min(self.values):+.1f}..{max(self.values):+.1f}, "
+        head = f"{self.test} vs {self.anchor} ({self.metric}): {self.mean:+.1f} % "
+        if self.n == 1:  # no spread to give
+            return head + f"(1 image, {'' if self.favouring else 'not '}in favour of the test)"
+        return (head + f"(sd {self.sd:.1f}, {min(self.values):+.1f}..{max(self.values):+.1f}, "
                 f"{self.favouring}/{self.n} images favour the test)")
 
 
