@@ -305,8 +305,37 @@ def test_an_encode_done_under_another_label_is_copied_not_run(imgdir, tmp_path):
                                  "--dry-run", "--no-lpips"], terminal_width=200)
     assert r.exit_code == 0, r.output
     line = next(x for x in r.output.splitlines() if "c|mse" in x)
-    assert [c.strip() for c in line.split("│")[1:-1]] == ["c|mse", "1", "2", "2", "0", "0",
-                                                          "1", "1"]
+    cells = [c.strip() for c in line.split("│")[1:-1]]
+    assert cells[:-1] == ["c|mse", "1", "2", "2", "0", "0", "1", "1"]
+    # the one job to run is estimated from the store's siren jobs (label "c" has none)
+    with Store(tmp_path / "r.sqlite") as store:
+        ran = [x["job_seconds"] for x in store.rows() if not x["reused_from"]]
+    assert float(cells[-1]) == pytest.approx(sum(ran) / len(ran) / 3600, abs=0.006)
+    assert "h of job time to run on one worker" in r.output
+
+
+def test_dry_run_estimates_from_the_same_curve_else_the_same_codec_preset():
+    from types import SimpleNamespace
+
+    from inrcodec.cli.bench import _job_seconds
+
+    def row(curve, seconds, variant="icip24", **kw):
+        return {"status": "done", "curve": curve, "codec": "coolchic-v1", "variant": variant,
+                "job_seconds": seconds, "reused_from": None} | kw
+
+    estimate = _job_seconds([row("v1|mse", 100.0), row("v1|mse", 140.0), row("v1|l1", 300.0),
+                             row("v1|l1", 9e9, reused_from="x"),  # a copy costs nothing
+                             row("v1|rmse", 5.0, status="failed"),
+                             row("v1|x", 50.0, variant="fast")])
+
+    def job(curve, variant="icip24"):
+        return SimpleNamespace(curve=curve, codec="coolchic-v1", variant=variant)
+
+    assert estimate(job("v1|mse")) == 120.0
+    assert estimate(job("v1|l1")) == 300.0
+    assert estimate(job("v1-other|rmse")) == pytest.approx((100 + 140 + 300) / 3)
+    assert estimate(job("v1|y", "fast")) == 50.0
+    assert estimate(job("v1|y", "slow")) is None
 
 
 def test_encode_options_in_a_spec_reach_the_encoder(imgdir, tmp_path):

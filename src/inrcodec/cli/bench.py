@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -168,21 +170,43 @@ def _check_lpips() -> None:
         raise ConfigError(f"LPIPS is not available ({exc}); rerun with --no-lpips") from None
 
 
+def _job_seconds(rows: list[dict]) -> Callable[[Any], float | None]:
+    """A job's expected seconds from a store's finished rows: the mean of its own curve's
+    jobs, else of the same codec and preset (another label, loss or image), else None.
+    Copied rows (`reused_from`) cost nothing and are left out."""
+    by_curve: dict[str, list[float]] = {}
+    by_codec: dict[tuple[str, str], list[float]] = {}
+    for r in rows:
+        if r["status"] == "done" and r.get("job_seconds") and not r.get("reused_from"):
+            by_curve.setdefault(r["curve"], []).append(r["job_seconds"])
+            by_codec.setdefault((r["codec"], r["variant"]), []).append(r["job_seconds"])
+
+    def estimate(job: Any) -> float | None:
+        seen = by_curve.get(job.curve) or by_codec.get((job.codec, job.variant))
+        return sum(seen) / len(seen) if seen else None
+
+    return estimate
+
+
 def _print_plan(jobs: list, db: Path) -> None:
     """Jobs per curve; with an existing store, also how many are done or failed there, how
-    many would be copied from the same encode under another label, and how many would run
-    (a failed job runs again with --retry-failed)."""
+    many would be copied from the same encode under another label, how many would run (a
+    failed job runs again with --retry-failed) and about how long, from the store's finished
+    jobs of the same curve or codec preset (job time, one worker)."""
     from ..bench.store import Store
 
     statuses: dict[str, str] = {}
     copies: set[str] = set()
+    estimate = _job_seconds([])
     if db.is_file():
         with Store(db, create=False) as store:
             statuses = store.statuses()
             copies = set(store.reusable([j for j in jobs if j.job_id not in statuses]))
+            estimate = _job_seconds(store.rows())
     table = Table(title=f"{len(jobs)} jobs -> {db}")
     cols = ["curve", "images", "rate points", "jobs"]
-    cols += ["done", "failed", "copied", "to run"] if db.is_file() else []
+    cols += ["done", "failed", "copied", "to run", "est. h"] if db.is_file() else []
+    total, unknown = 0.0, 0
     for col in cols:
         table.add_column(col, overflow="fold")
     curves: dict[str, list] = {}
@@ -195,9 +219,20 @@ def _print_plan(jobs: list, db: Path) -> None:
             done = sum(statuses.get(j.job_id) == "done" for j in js)
             failed = sum(statuses.get(j.job_id) == "failed" for j in js)
             copied = sum(j.job_id in copies for j in js)
-            cells += [str(done), str(failed), str(copied), str(len(js) - done - failed - copied)]
+            todo = [j for j in js if statuses.get(j.job_id) is None and j.job_id not in copies]
+            times = [estimate(j) for j in todo]
+            known = [t for t in times if t is not None]
+            total, unknown = total + sum(known), unknown + len(times) - len(known)
+            hours = "" if not todo else "?" if not known else (
+                f"{sum(known) / 3600:.2f}" + ("+" if len(known) < len(times) else ""))
+            cells += [str(done), str(failed), str(copied), str(len(js) - done - failed - copied),
+                      hours]
         table.add_row(*cells)
     out.print(table)
+    if db.is_file() and (total or unknown):
+        out.print(f"about {total / 3600:.1f} h of job time to run on one worker, from the "
+                  "store's finished jobs of the same curve or codec preset"
+                  + (f"; {unknown} jobs with nothing to go by" if unknown else ""))
 
 
 def report(
