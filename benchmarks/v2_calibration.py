@@ -115,16 +115,22 @@ def c3_findings(full: dict[Key, dict[str, Any]], quarter: dict[Key, dict[str, An
     recipe, one point per image, beside the quarter recipe's encodes of the same points."""
     out = []
     points = set(full)  # the quarter recipe at the same (image, loss, lambda) only
+    images = {k[0] for k in full}
     for label in AVIF_LABELS:
         s = c3_spread(full, avif, label, FULL, points)
         q = c3_spread(quarter, avif, label, QUARTER, points)
         outcome = close(s)
+        at = ", ".join(f"{k[0]} {r['bpp']:.2f}" for k, r in sorted(full.items())
+                       if k[1] == C3_LOSS)
         numbers = (f"{C3_LOSS} within {CLOSE:g} % of {label}: {outcome}, {s.describe()}; "
-                   f"one point per image (lambda as in the main spec's middle point); the "
+                   f"one point per image, at the main spec's middle lambda (bpp: {at}); the "
                    f"same points at icip24-quarter: {q.describe()}")
+        verdict = VERDICT[outcome]
+        if s.n < len(images):  # the calibration is still running: no verdict on part of it
+            verdict = "inconclusive"
+            numbers = f"{C3_LOSS} on {s.n} of the {len(images)} images so far; " + numbers
         out.append({"claim": "C3 (icip24)" if label == "avif" else f"C3 (icip24, {label})",
-                    "statement": C3_STATEMENT, "verdict": VERDICT[outcome],
-                    "numbers": numbers})
+                    "statement": C3_STATEMENT, "verdict": verdict, "numbers": numbers})
     return out
 
 

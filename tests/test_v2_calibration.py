@@ -114,6 +114,17 @@ def test_c3_at_the_full_recipe_lands_in_findings(tmp_path):
     assert "stale" not in findings.read_text()
 
 
+def test_c3_waits_for_every_calibration_image():
+    avif = {(label, image): [(20.0, 1.0), (24.0, 2.0)] for label in calib.AVIF_LABELS
+            for image in ("a", "b")}
+    full = {("a", "cc_lcssim", "1"): {"bpp": 1.5, "msssim_db": 22.0},
+            ("a", "mse", "2"): {"bpp": 1.5, "msssim_db": 22.0},
+            ("b", "mse", "2"): {"bpp": 1.5, "msssim_db": 22.0}}  # b's cc_lcssim still to run
+    rows = calib.c3_findings(full, {}, avif)
+    assert [r["verdict"] for r in rows] == ["inconclusive", "inconclusive"]
+    assert rows[0]["numbers"].startswith("cc_lcssim on 1 of the 2 images so far; ")
+
+
 def test_findings_must_exist(tmp_path):
     _export(tmp_path / "full.json", "icip24", {"mse": 32.0, "l1": 31.0, "logcosh": 31.5})
     out = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "full.json"),
