@@ -265,6 +265,59 @@ def test_a_job_another_run_finishes_meanwhile_is_skipped(imgdir, tmp_path):
             run_id}
 
 
+def _claim_by(path, job_id, host, pid, claimed_at):
+    """A claim written as another run's process would write it."""
+    with sqlite3.connect(path) as conn:
+        conn.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?)",
+                     (job_id, host, pid, 99, claimed_at))
+
+
+def test_two_runs_on_one_store_split_the_work(imgdir, tmp_path):
+    """A job another live run holds when its turn comes is skipped, not run side by side with
+    it (two lanes walking the same grid in the same order would otherwise run every job
+    twice); claims whose run is gone are taken over, and a run leaves no claims behind."""
+    import datetime as dt
+    import os
+    import socket
+    import subprocess
+    import sys
+
+    from inrcodec.bench.store import CLAIM_TTL
+
+    jobs = expand(baseline_spec(imgdir))
+    path = tmp_path / "r.sqlite"
+    host = socket.gethostname()
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()  # a pid whose process has ended: a killed run's claim
+    now = dt.datetime.now(dt.UTC)
+    old = (now - CLAIM_TTL - dt.timedelta(minutes=1)).isoformat(timespec="seconds")
+    fresh = now.isoformat(timespec="seconds")
+
+    class OtherRunsMeanwhile(LocalExecutor):
+        """After the first job, other runs' claims land on jobs 2-6."""
+
+        def run(self, queue):
+            queue = iter(queue)
+            yield from super().run([next(queue)])
+            _claim_by(path, jobs[2].job_id, host, os.getppid(), fresh)  # live, this host
+            _claim_by(path, jobs[3].job_id, "elsewhere", 1, fresh)  # live, another host
+            _claim_by(path, jobs[4].job_id, host, gone.pid, fresh)  # its process ended
+            _claim_by(path, jobs[5].job_id, "elsewhere", 1, old)  # older than CLAIM_TTL
+            _claim_by(path, jobs[6].job_id, host, os.getppid(), old)
+            yield from super().run(queue)
+
+    with Store(path) as store:
+        s = run_grid(jobs, store, OtherRunsMeanwhile(1, threads=1), progress=False)
+        assert (s.done, s.elsewhere, s.taken, s.failed) == (6, 2, 0, 0)
+        rows = {r["job_id"] for r in store.rows()}
+        assert rows == {j.job_id for i, j in enumerate(jobs) if i not in (2, 3)}
+        # this run's claims went with its rows; the two live ones are the other runs'
+        assert set(store.claims()) == {jobs[2].job_id, jobs[3].job_id}
+        assert store.claim(jobs[3].job_id) is False and store.claim(jobs[0].job_id) is True
+        store.release_claims()
+        assert set(store.claims()) == {jobs[2].job_id, jobs[3].job_id}
+
+
 def test_an_encode_done_under_another_label_is_copied_not_run(imgdir, tmp_path):
     """A curve drawn again under another label (the loss study's second table re-draws MSE)
     gets copies of the rows already encoded, files included; other settings still run."""

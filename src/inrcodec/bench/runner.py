@@ -2,9 +2,9 @@
 
 Resuming needs nothing special: a job is done when its row says so; a job that was running
 when the run was killed has no row and simply runs again. Failed jobs are kept (with their
-error) and only rerun with `retry_failed`. A job that another run on the same store finishes
-while this one waits its turn (two runs of overlapping grids, e.g. one per core) is skipped
-when its turn comes, where the executor takes jobs one at a time (one local worker).
+error) and only rerun with `retry_failed`. Two runs of overlapping grids on one store (e.g.
+one per core) split the work: each job is claimed as it is handed out (`Store.claim`), and a
+job that another run has finished, or holds a live claim on, is skipped when its turn comes.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ class RunSummary:
     skipped: int
     reused: int = 0  # jobs given a copy of the same encode done under another label
     taken: int = 0  # jobs another run on the store finished before their turn came here
+    elsewhere: int = 0  # jobs another live run on the store was running when their turn came
     done: int = 0
     failed: int = 0
     errors: list[str] = field(default_factory=list)
@@ -42,16 +43,19 @@ def pending_jobs(jobs: Sequence[Job], statuses: dict[str, str],
     return [j for j in jobs if statuses.get(j.job_id) in keep]
 
 
-def _unless_taken(todo: Sequence[Job], store: Store, retry_failed: bool,
-                  taken: list[Job]) -> Iterator[Job]:
-    """The jobs of `todo`, each looked up again just before it is handed out: one that
-    another run has finished meanwhile goes to `taken` instead."""
+def _claimed(todo: Sequence[Job], store: Store, retry_failed: bool, run_id: int,
+             taken: list[Job], elsewhere: list[Job]) -> Iterator[Job]:
+    """The jobs of `todo`, each looked up again and claimed just before it is handed out:
+    one that another run has finished meanwhile goes to `taken`, one that another live run
+    holds to `elsewhere`."""
     keep = {None, "failed"} if retry_failed else {None}
     for job in todo:
-        if store.status(job.job_id) in keep:
+        if store.status(job.job_id) not in keep:
+            taken.append(job)
+        elif store.claim(job.job_id, run_id):
             yield job
         else:
-            taken.append(job)
+            elsewhere.append(job)
 
 
 class EtaEstimate:
@@ -127,14 +131,16 @@ def run_grid(jobs: Sequence[Job], store: Store, executor: LocalExecutor | RayExe
                                 completed=summary.skipped + summary.reused,
                                 eta="ETA ?", last="")
             taken: list[Job] = []
-            outcomes = executor.run(_unless_taken(todo, store, retry_failed, taken))
+            elsewhere: list[Job] = []
+            outcomes = executor.run(_claimed(todo, store, retry_failed, run_id, taken,
+                                             elsewhere))
             eta = EtaEstimate(todo, lambda: executor.parallelism)
 
             def count_taken() -> None:  # jobs skipped since the last outcome
-                for job in taken[summary.taken:]:
+                for job in taken[summary.taken:] + elsewhere[summary.elsewhere:]:
                     eta.update(job.kind, None)
                     bar.update(task, advance=1)
-                summary.taken = len(taken)
+                summary.taken, summary.elsewhere = len(taken), len(elsewhere)
 
             for outcome in outcomes:
                 count_taken()
@@ -154,16 +160,21 @@ def run_grid(jobs: Sequence[Job], store: Store, executor: LocalExecutor | RayExe
                                   f"{job.rate_dict()}: {err}", highlight=False)
                 bar.update(task, advance=1, eta=eta.text(), last=last)
                 if progress and not console.is_terminal:  # logs get one line per job instead
-                    n = (summary.skipped + summary.reused + summary.taken + summary.done
-                         + summary.failed)
+                    n = (summary.skipped + summary.reused + summary.taken
+                         + summary.elsewhere + summary.done + summary.failed)
                     console.print(f"[{n}/{len(jobs)}] {eta.text()} {last}", highlight=False)
             count_taken()
     finally:
         summary.seconds = time.perf_counter() - t0
+        store.release_claims()
         store.finish_run(run_id, summary.done, summary.failed)
     if summary.taken:
         console.print(f"{summary.taken} jobs were finished meanwhile by another run on "
                       f"{store.path}: skipped here")
+    if summary.elsewhere:
+        console.print(f"{summary.elsewhere} jobs were being run by another run on "
+                      f"{store.path}: skipped here (run this again once it ends to redo any "
+                      "it leaves unfinished)")
     console.print(f"ran {summary.done + summary.failed} jobs in {summary.seconds:.0f} s: "
                   f"{summary.done} done, {summary.failed} failed")
     return summary

@@ -5,6 +5,11 @@ its artifacts have been written atomically; a run killed at any point (kill -9 i
 therefore leaves either the complete row or nothing, and the next run redoes what is missing.
 Only the driver process writes: workers return their outcome (see job.py).
 
+While a run holds a job it has handed to a worker, the job has a claim (host, pid): another
+run on the same store skips a job whose claim is live, so two runs of overlapping grids
+(one per core) split the work instead of running the same job side by side. Claims are
+transient and never exported; one left by a killed run goes stale (`CLAIM_TTL`).
+
 `export` writes the whole store (runs and results, artifacts excepted) as one JSON file, the
 form results are committed in; `Store.open` reads such an export back (in memory) and
 `import_export` loads one into a database, so a committed study can be reported or resumed.
@@ -21,6 +26,7 @@ from __future__ import annotations
 import datetime as _dt
 import json
 import os
+import socket
 import sqlite3
 from collections.abc import Sequence
 from pathlib import Path
@@ -61,6 +67,10 @@ RESULT_COLUMNS = {
     "reused_from": "TEXT",
 }
 COLUMNS = {**JOB_COLUMNS, **RESULT_COLUMNS}
+
+# A claim older than this is stale whatever its process: processes on another host cannot be
+# checked, and a pid reused on this host must not hold a job for ever. Longer than any job.
+CLAIM_TTL = _dt.timedelta(hours=24)
 
 
 def job_columns(job: Job) -> dict[str, Any]:
@@ -123,6 +133,9 @@ class Store:
                 "started_at TEXT, finished_at TEXT, command TEXT, spec_json TEXT, host TEXT, "
                 "executor TEXT, jobs_total INTEGER, jobs_todo INTEGER, jobs_done INTEGER, "
                 "jobs_failed INTEGER)")
+            self.conn.execute(
+                "CREATE TABLE IF NOT EXISTS claims (job_id TEXT PRIMARY KEY, host TEXT, "
+                "pid INTEGER, run_id INTEGER, claimed_at TEXT)")
 
     # -- runs --------------------------------------------------------------------------------
     def start_run(self, command: str, spec: dict[str, Any], host: str, executor: str,
@@ -152,6 +165,34 @@ class Store:
         row = self.conn.execute("SELECT status FROM results WHERE job_id=?", (job_id,)).fetchone()
         return row[0] if row else None
 
+    # -- claims ------------------------------------------------------------------------------
+    def claim(self, job_id: str, run_id: int | None = None) -> bool:
+        """Claim the job for this process. False where another process's claim on it is live
+        (`claim_is_live`); a stale claim is taken over. The check and the write are one
+        transaction, so two runs cannot both claim a job."""
+        me = (socket.gethostname(), os.getpid())
+        with self.conn:
+            self.conn.execute("INSERT OR IGNORE INTO claims VALUES (?, ?, ?, ?, ?)",
+                              (job_id, *me, run_id, _now()))
+            row = self.conn.execute("SELECT host, pid, claimed_at FROM claims WHERE job_id=?",
+                                    (job_id,)).fetchone()
+            holder = (row["host"], row["pid"])
+            if holder != me and claim_is_live(*holder, row["claimed_at"]):
+                return False
+            self.conn.execute("UPDATE claims SET host=?, pid=?, run_id=?, claimed_at=? "
+                              "WHERE job_id=?", (*me, run_id, _now(), job_id))
+            return True
+
+    def claims(self) -> dict[str, dict[str, Any]]:
+        """Job id -> its claim (host, pid, run_id, claimed_at), live or stale."""
+        return {r["job_id"]: dict(r) for r in self.conn.execute("SELECT * FROM claims")}
+
+    def release_claims(self) -> None:
+        """Drop this process's claims (a run's end: jobs it claimed but never ran)."""
+        with self.conn:
+            self.conn.execute("DELETE FROM claims WHERE host=? AND pid=?",
+                              (socket.gethostname(), os.getpid()))
+
     def save(self, job: Job, outcome: Outcome, run_id: int | None = None) -> None:
         """Artifacts first (atomic files), then the row in one transaction."""
         row = job_columns(job)
@@ -174,6 +215,7 @@ class Store:
                f"VALUES ({', '.join('?' for _ in names)})")
         with self.conn:
             self.conn.execute(sql, [row.get(k) for k in names])
+            self.conn.execute("DELETE FROM claims WHERE job_id=?", (job.job_id,))
 
     def reusable(self, jobs: Sequence[Job]) -> dict[str, dict[str, Any]]:
         """Job id -> the finished row of the same encode under another label (the same
@@ -334,3 +376,23 @@ def _container_version(data: bytes) -> int | None:
 
 def _now() -> str:
     return _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds")
+
+
+def claim_is_live(host: str, pid: int, claimed_at: str) -> bool:
+    """Whether a claim still stands: younger than CLAIM_TTL and, on this host, its process
+    still running (on another host the age alone decides)."""
+    try:
+        age = _dt.datetime.now(_dt.UTC) - _dt.datetime.fromisoformat(claimed_at)
+    except (TypeError, ValueError):
+        return False
+    if age > CLAIM_TTL:
+        return False
+    if host != socket.gethostname() or os.name != "posix":
+        return True  # Windows' os.kill(pid, 0) would send the process CTRL_C_EVENT
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # another user's process
+    return True
