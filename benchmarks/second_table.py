@@ -12,7 +12,9 @@ per lambda, each loss's mean bpp and quality over the images every curve has (th
 `curves.csv`, group `LABEL`) and the bits it spends against MSE's at that lambda; the second
 gives, where a loss's curve and MSE's share a quality range, the BD-rate against MSE (the
 report's `bd.csv`); where they do not overlap, no fair comparison exists at these lambdas,
-which is why the main spec gives each loss its own lambdas.
+which is why the main spec gives each loss its own lambdas. Beside each, the same BD-rate of
+the main spec's curves (`MAIN`: per-loss lambdas spanning the same bpp range), and how many
+of the comparisons keep their sign between the two protocols.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 from inrcodec.errors import run_script
 
 LABEL = "coolchic-v1-samelambda"
+MAIN = "coolchic-v1"  # the main spec's curves of the same codec and recipe, per-loss lambdas
 ANCHOR = "mse"
 # (column, curves.csv field, higher is better, format)
 QUALITY = (("PSNR (dB)", "psnr", True, "{:.2f}"), ("MS-SSIM (dB)", "msssim_db", True, "{:.2f}"),
@@ -95,7 +98,13 @@ def lambda_table(pts: dict[float, dict[str, dict[str, float]]]) -> str:
     return "\n".join(lines)
 
 
-def bd_table(bds: dict[str, dict[str, tuple[float, float]]]) -> str:
+def _same_sign(a: float, b: float) -> bool:
+    return math.isfinite(a) and math.isfinite(b) and (a < 0) == (b < 0)
+
+
+def bd_table(bds: dict[str, dict[str, tuple[float, float]]],
+             main: dict[str, dict[str, tuple[float, float]]] | None = None) -> str:
+    """One row per loss; with `main`, each cell also gives the main spec's BD-rate."""
     head = ["loss"] + [f"BD-rate vs mse, {name}" for name, _ in BD_METRICS]
     lines = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for loss in _order([x for x in bds if x != ANCHOR]):
@@ -103,16 +112,41 @@ def bd_table(bds: dict[str, dict[str, tuple[float, float]]]) -> str:
         for _, metric in BD_METRICS:
             rate, overlap = bds[loss].get(metric, (math.nan, math.nan))
             if not math.isfinite(rate):
-                cells.append("no overlap")
+                text = "no overlap"
             else:
                 mark = f" (over {overlap:.0%} of the range)" if overlap < LOW_OVERLAP else ""
-                cells.append(f"{rate:+.1f} %{mark}")
+                text = f"{rate:+.1f} %{mark}"
+            if main is not None:
+                other = main.get(loss, {}).get(metric, (math.nan, math.nan))[0]
+                text += f"; main {other:+.1f} %" if math.isfinite(other) else "; main n/a"
+            cells.append(text)
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+def agreement(bds: dict[str, dict[str, tuple[float, float]]],
+              main: dict[str, dict[str, tuple[float, float]]]) -> tuple[int, int, list[str]]:
+    """(comparisons with the same sign, comparisons both protocols measure, the others as
+    'loss metric')."""
+    same, both, differ = 0, 0, []
+    for loss in _order([x for x in bds if x != ANCHOR]):
+        for _, metric in BD_METRICS:
+            a = bds[loss].get(metric, (math.nan, math.nan))[0]
+            b = main.get(loss, {}).get(metric, (math.nan, math.nan))[0]
+            if not (math.isfinite(a) and math.isfinite(b)):
+                continue
+            both += 1
+            if _same_sign(a, b):
+                same += 1
+            else:
+                differ.append(f"{loss} {metric}")
+    return same, both, differ
+
+
 def report(pts: dict[float, dict[str, dict[str, float]]],
-           bds: dict[str, dict[str, tuple[float, float]]], label: str = LABEL) -> str:
+           bds: dict[str, dict[str, tuple[float, float]]], label: str = LABEL,
+           main: dict[str, dict[str, tuple[float, float]]] | None = None,
+           main_label: str = MAIN) -> str:
     images = sorted({int(p["images"]) for row in pts.values() for p in row.values()
                      if math.isfinite(p["images"])})
     n = "?" if not images else str(images[0]) if len(images) == 1 else \
@@ -129,8 +163,19 @@ def report(pts: dict[float, dict[str, dict[str, float]]],
         "## Where the curves meet MSE's", "",
         "BD-rate against MSE (negative: fewer bits at equal quality) over the quality range "
         "both curves share; \"no overlap\" where they share none, the seed's problem that the "
-        "main spec's per-loss lambdas solve.", "",
-        bd_table(bds), ""])
+        "main spec's per-loss lambdas solve." + (
+            f" \"main\": the same BD-rate of the main spec's `{main_label}` curves (per-loss "
+            "lambdas over the same bpp range; BD-rates of the mean curves, as the report's "
+            "`bd.csv`)." if main else ""), "",
+        bd_table(bds, main or None), ""] + (_agreement_text(bds, main) if main else []))
+
+
+def _agreement_text(bds: dict[str, dict[str, tuple[float, float]]],
+                    main: dict[str, dict[str, tuple[float, float]]]) -> list[str]:
+    same, both, differ = agreement(bds, main)
+    tail = f"; the others: {', '.join(differ)}" if differ else ""
+    return [f"{same} of {both} comparisons have the same sign under both protocols{tail}.",
+            ""]
 
 
 def main() -> None:
@@ -138,6 +183,9 @@ def main() -> None:
     ap.add_argument("report", type=Path, help="folder of `inrcodec report` (curves.csv, bd.csv)")
     ap.add_argument("-o", "--out", type=Path)
     ap.add_argument("--label", default=LABEL, help=f"curve group (default {LABEL})")
+    ap.add_argument("--main", default=MAIN,
+                    help=f"the per-loss-lambda curves to compare with (default {MAIN}; '' for "
+                    "none)")
     args = ap.parse_args()
     for name in ("curves.csv", "bd.csv"):
         if not (args.report / name).is_file():
@@ -148,7 +196,9 @@ def main() -> None:
     if not pts:
         print(f"error: {args.report}: no '{args.label}' curves yet", file=sys.stderr)
         raise SystemExit(2)
-    text = report(pts, bd_rates(args.report / "bd.csv", args.label), args.label)
+    main_bds = bd_rates(args.report / "bd.csv", args.main) if args.main else None
+    text = report(pts, bd_rates(args.report / "bd.csv", args.label), args.label, main_bds,
+                  args.main)
     if args.out:
         tmp = args.out.with_name(args.out.name + ".tmp")
         tmp.write_text(text)

@@ -51,7 +51,15 @@ def _report(folder) -> None:
           {"architecture": LABEL, "metric": "lpips", "loss": "l1", "anchor": "mse",
            "bd_rate": "nan", "bd_metric": "nan", "overlap": 0.0, "method": "akima"},
           {"architecture": LABEL, "metric": "psnr", "loss": "l1", "anchor": "avif",
-           "bd_rate": 99.0, "bd_metric": -3, "overlap": 1.0, "method": "akima"}]
+           "bd_rate": 99.0, "bd_metric": -3, "overlap": 1.0, "method": "akima"},
+          # the main spec's curves: logcosh keeps its sign, l1 flips in PSNR, l1's LPIPS is
+          # measured there only
+          {"architecture": table.MAIN, "metric": "psnr", "loss": "logcosh", "anchor": "mse",
+           "bd_rate": -1.5, "bd_metric": 0.1, "overlap": 0.9, "method": "akima"},
+          {"architecture": table.MAIN, "metric": "psnr", "loss": "l1", "anchor": "mse",
+           "bd_rate": -3.0, "bd_metric": 0.1, "overlap": 0.9, "method": "akima"},
+          {"architecture": table.MAIN, "metric": "lpips", "loss": "l1", "anchor": "mse",
+           "bd_rate": 7.0, "bd_metric": 0.0, "overlap": 0.9, "method": "akima"}]
     _write(folder / "bd.csv", list(bd[0]), bd)
 
 
@@ -74,6 +82,21 @@ def test_bd_rates_against_mse_only_with_their_overlap(tmp_path):
     assert "| logcosh | -4.0 % | no overlap | no overlap |" in text
     assert "| l1 | +12.5 % (over 30% of the range) | no overlap | no overlap |" in text
     assert "+99" not in text  # against AVIF: not this table's anchor
+
+
+def test_each_bd_rate_beside_the_main_spec_and_the_signs_counted(tmp_path):
+    _report(tmp_path)
+    bds = table.bd_rates(tmp_path / "bd.csv")
+    main = table.bd_rates(tmp_path / "bd.csv", table.MAIN)
+    assert table.agreement(bds, main) == (1, 2, ["l1 psnr"])
+    text = table.report(table.points(tmp_path / "curves.csv"), bds, main=main)
+    assert "| logcosh | -4.0 %; main -1.5 % | no overlap; main n/a | no overlap; main n/a |" \
+        in text
+    assert "| l1 | +12.5 % (over 30% of the range); main -3.0 % | no overlap; main n/a | " \
+        "no overlap; main +7.0 % |" in text
+    assert "1 of 2 comparisons have the same sign under both protocols; the others: " \
+        "l1 psnr." in text
+    assert "same sign" not in table.report(table.points(tmp_path / "curves.csv"), bds)
 
 
 def test_cli_writes_the_file_and_rejects_a_folder_without_a_report(tmp_path):
