@@ -47,8 +47,8 @@ case $lane in
       "$results/study-kodak6-half/calibration.store.json"
     # the second table is shared with the side lane once -x2 is done: this lane takes l1,
     # logcosh and lcssim, the side lane l1ssim and rmse; each then runs the whole spec for
-    # whatever is left, skipping what the other lane finishes meanwhile (only a job both
-    # start at the same moment runs twice)
+    # whatever is left, skipping what the other lane has finished or holds (each job is
+    # claimed as it starts)
     bench study-kodak6-half-samelambda "$db" "" --loss l1 --loss logcosh --loss cc_lcssim
     bench study-kodak6-half-samelambda "$db"
     ;;
