@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import shutil
@@ -359,12 +360,22 @@ def test_an_encode_done_under_another_label_is_copied_not_run(imgdir, tmp_path):
     assert r.exit_code == 0, r.output
     line = next(x for x in r.output.splitlines() if "c|mse" in x)
     cells = [c.strip() for c in line.split("│")[1:-1]]
-    assert cells[:-1] == ["c|mse", "1", "2", "2", "0", "0", "1", "1"]
+    assert cells[:-1] == ["c|mse", "1", "2", "2", "0", "0", "1", "0", "1"]
     # the one job to run is estimated from the store's siren jobs (label "c" has none)
     with Store(tmp_path / "r.sqlite") as store:
         ran = [x["job_seconds"] for x in store.rows() if not x["reused_from"]]
     assert float(cells[-1]) == pytest.approx(sum(ran) / len(ran) / 3600, abs=0.006)
     assert "h of job time to run on one worker" in r.output
+    # once another live run holds that job, it is counted as running, not to run
+    (width4,) = [j for j in expand(build_spec(toml, None, lpips=False))
+                 if j.rate_dict()["width"] == 4]
+    _claim_by(tmp_path / "r.sqlite", width4.job_id, "elsewhere", 1,
+              datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"))
+    r = CliRunner().invoke(app, ["bench", str(toml), "--db", str(tmp_path / "r.sqlite"),
+                                 "--dry-run", "--no-lpips"], terminal_width=200)
+    line = next(x for x in r.output.splitlines() if "c|mse" in x)
+    cells = [c.strip() for c in line.split("│")[1:-1]]
+    assert cells == ["c|mse", "1", "2", "2", "0", "0", "1", "1", "0", ""]
 
 
 def test_dry_run_estimates_from_the_same_curve_else_the_same_codec_preset():

@@ -190,22 +190,27 @@ def _job_seconds(rows: list[dict]) -> Callable[[Any], float | None]:
 
 def _print_plan(jobs: list, db: Path) -> None:
     """Jobs per curve; with an existing store, also how many are done or failed there, how
-    many would be copied from the same encode under another label, how many would run (a
-    failed job runs again with --retry-failed) and about how long, from the store's finished
-    jobs of the same curve or codec preset (job time, one worker)."""
-    from ..bench.store import Store
+    many would be copied from the same encode under another label, how many another live run
+    is running (a run would skip them), how many would run (a failed job runs again with
+    --retry-failed) and about how long, from the store's finished jobs of the same curve or
+    codec preset (job time, one worker)."""
+    from ..bench.store import Store, claim_is_live
 
     statuses: dict[str, str] = {}
     copies: set[str] = set()
+    running: set[str] = set()
     estimate = _job_seconds([])
     if db.is_file():
         with Store(db, create=False) as store:
             statuses = store.statuses()
             copies = set(store.reusable([j for j in jobs if j.job_id not in statuses]))
+            running = {job_id for job_id, c in store.claims().items()
+                       if job_id not in statuses and job_id not in copies
+                       and claim_is_live(c["host"], c["pid"], c["claimed_at"])}
             estimate = _job_seconds(store.rows())
     table = Table(title=f"{len(jobs)} jobs -> {db}")
     cols = ["curve", "images", "rate points", "jobs"]
-    cols += ["done", "failed", "copied", "to run", "est. h"] if db.is_file() else []
+    cols += ["done", "failed", "copied", "running", "to run", "est. h"] if db.is_file() else []
     total, unknown = 0.0, 0
     for col in cols:
         table.add_column(col, overflow="fold")
@@ -219,14 +224,16 @@ def _print_plan(jobs: list, db: Path) -> None:
             done = sum(statuses.get(j.job_id) == "done" for j in js)
             failed = sum(statuses.get(j.job_id) == "failed" for j in js)
             copied = sum(j.job_id in copies for j in js)
-            todo = [j for j in js if statuses.get(j.job_id) is None and j.job_id not in copies]
+            busy = sum(j.job_id in running for j in js)
+            todo = [j for j in js if statuses.get(j.job_id) is None and j.job_id not in copies
+                    and j.job_id not in running]
             times = [estimate(j) for j in todo]
             known = [t for t in times if t is not None]
             total, unknown = total + sum(known), unknown + len(times) - len(known)
             hours = "" if not todo else "?" if not known else (
                 f"{sum(known) / 3600:.2f}" + ("+" if len(known) < len(times) else ""))
-            cells += [str(done), str(failed), str(copied), str(len(js) - done - failed - copied),
-                      hours]
+            cells += [str(done), str(failed), str(copied), str(busy),
+                      str(len(js) - done - failed - copied - busy), hours]
         table.add_row(*cells)
     out.print(table)
     if db.is_file() and (total or unknown):
