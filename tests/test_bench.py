@@ -277,7 +277,6 @@ def test_two_runs_on_one_store_split_the_work(imgdir, tmp_path):
     """A job another live run holds when its turn comes is skipped, not run side by side with
     it (two lanes walking the same grid in the same order would otherwise run every job
     twice); claims whose run is gone are taken over, and a run leaves no claims behind."""
-    import datetime as dt
     import os
     import socket
     import subprocess
@@ -290,8 +289,8 @@ def test_two_runs_on_one_store_split_the_work(imgdir, tmp_path):
     host = socket.gethostname()
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()  # a pid whose process has ended: a killed run's claim
-    now = dt.datetime.now(dt.UTC)
-    old = (now - CLAIM_TTL - dt.timedelta(minutes=1)).isoformat(timespec="seconds")
+    now = datetime.datetime.now(datetime.UTC)
+    old = (now - CLAIM_TTL - datetime.timedelta(minutes=1)).isoformat(timespec="seconds")
     fresh = now.isoformat(timespec="seconds")
 
     class OtherRunsMeanwhile(LocalExecutor):

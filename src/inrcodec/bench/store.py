@@ -187,6 +187,11 @@ class Store:
         """Job id -> its claim (host, pid, run_id, claimed_at), live or stale."""
         return {r["job_id"]: dict(r) for r in self.conn.execute("SELECT * FROM claims")}
 
+    def live_claims(self) -> set[str]:
+        """The jobs some process holds a live claim on (`claim_is_live`)."""
+        return {job_id for job_id, c in self.claims().items()
+                if claim_is_live(c["host"], c["pid"], c["claimed_at"])}
+
     def release_claims(self) -> None:
         """Drop this process's claims (a run's end: jobs it claimed but never ran)."""
         with self.conn:

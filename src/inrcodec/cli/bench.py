@@ -194,7 +194,7 @@ def _print_plan(jobs: list, db: Path) -> None:
     is running (a run would skip them), how many would run (a failed job runs again with
     --retry-failed) and about how long, from the store's finished jobs of the same curve or
     codec preset (job time, one worker)."""
-    from ..bench.store import Store, claim_is_live
+    from ..bench.store import Store
 
     statuses: dict[str, str] = {}
     copies: set[str] = set()
@@ -204,9 +204,7 @@ def _print_plan(jobs: list, db: Path) -> None:
         with Store(db, create=False) as store:
             statuses = store.statuses()
             copies = set(store.reusable([j for j in jobs if j.job_id not in statuses]))
-            running = {job_id for job_id, c in store.claims().items()
-                       if job_id not in statuses and job_id not in copies
-                       and claim_is_live(c["host"], c["pid"], c["claimed_at"])}
+            running = store.live_claims() - set(statuses) - copies
             estimate = _job_seconds(store.rows())
     table = Table(title=f"{len(jobs)} jobs -> {db}")
     cols = ["curve", "images", "rate points", "jobs"]
