@@ -197,6 +197,10 @@ def main() -> None:
         print(f"error: {args.report}: no '{args.label}' curves yet", file=sys.stderr)
         raise SystemExit(2)
     main_bds = bd_rates(args.report / "bd.csv", args.main) if args.main else None
+    if args.main and not main_bds:
+        print(f"error: {args.report / 'bd.csv'}: no BD-rates of '{args.main}' against "
+              f"{ANCHOR} to compare with (--main '' for none)", file=sys.stderr)
+        raise SystemExit(2)
     text = report(pts, bd_rates(args.report / "bd.csv", args.label), args.label, main_bds,
                   args.main)
     if args.out:

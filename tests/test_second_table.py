@@ -111,3 +111,10 @@ def test_cli_writes_the_file_and_rejects_a_folder_without_a_report(tmp_path):
     empty = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path), "--label", "nothing"],
                            capture_output=True, text=True)
     assert empty.returncode == 2 and "no 'nothing' curves yet" in empty.stderr
+    no_main = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path), "--main", "nothing",
+                              "-o", str(tmp_path / "u.md")], capture_output=True, text=True)
+    assert no_main.returncode == 2 and "no BD-rates of 'nothing'" in no_main.stderr
+    assert "Traceback" not in no_main.stderr and not (tmp_path / "u.md").exists()
+    alone = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path), "--main", ""],
+                           capture_output=True, text=True, check=True)
+    assert "; main" not in alone.stdout and "same sign" not in alone.stdout
